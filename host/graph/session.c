@@ -1,0 +1,248 @@
+/* Models (immutable graphs) and sessions (plans, buffers and backend state
+ * for one thread at a time). */
+#include <omp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/context.h"
+#include "core/status.h"
+#include "core/tensor.h"
+#include "graph/plan.h"
+#include "ops/cpu.h"
+
+struct cuseg_model {
+    cuseg_graph *graph;
+};
+
+struct cuseg_session {
+    const cuseg_model *model;
+    const cuseg_context *ctx;
+    cs_cpu cpu;
+    cs_plan plan;
+    int planned;
+    void *arena;
+    const void **value_ptr;   /* per value, during a run */
+    cuseg_tensor *outputs;    /* views into the arena */
+};
+
+cuseg_status cuseg_model_create(cuseg_graph **graph, cuseg_model **out) {
+    CS_CHECK_ARG(graph && out, "cuseg_model_create: NULL argument");
+    *out = NULL;
+    cuseg_graph *g = *graph;
+    *graph = NULL;
+    CS_CHECK_ARG(g, "cuseg_model_create: graph is NULL");
+    cuseg_status st = CUSEG_OK;
+    if (g->n_inputs == 0)
+        st = cs_error(CUSEG_ERR_INVALID_ARGUMENT, "cuseg_model_create: the graph has no input");
+    else if (g->n_outputs == 0)
+        st = cs_error(CUSEG_ERR_INVALID_ARGUMENT, "cuseg_model_create: the graph has no output");
+    cuseg_model *m = NULL;
+    if (st == CUSEG_OK) st = cs_alloc((void **)&m, sizeof *m, "model");
+    if (st != CUSEG_OK) {
+        cuseg_graph_release(g);
+        return st;
+    }
+    m->graph = g;
+    *out = m;
+    return CUSEG_OK;
+}
+
+void cuseg_model_release(cuseg_model *m) {
+    if (!m) return;
+    cuseg_graph_release(m->graph);
+    free(m);
+}
+
+const cuseg_graph *cuseg_model_graph(const cuseg_model *m) { return m ? m->graph : NULL; }
+
+/* Ops of the graph that have no CUDA kernel yet, as "a, b" into buf. */
+static int missing_cuda_ops(const cuseg_graph *g, char *buf, size_t size) {
+    int n = 0;
+    char seen[CS_OP_COUNT] = {0};
+    buf[0] = '\0';
+    for (int k = 0; k < g->n_nodes; ++k) {
+        cs_op_id op = g->nodes[k].op;
+        if (op == CS_OP_INPUT || cs_op(op)->cuda_forward || seen[op]) continue;
+        seen[op] = 1;
+        size_t len = strlen(buf);
+        snprintf(buf + len, size - len, "%s%s", n++ ? ", " : "", cs_op(op)->name);
+    }
+    return n;
+}
+
+cuseg_status cuseg_session_create(const cuseg_model *model, const cuseg_context *ctx,
+                                  cuseg_session **out) {
+    CS_CHECK_ARG(out, "cuseg_session_create: out is NULL");
+    *out = NULL;
+    CS_CHECK_ARG(model && ctx, "cuseg_session_create: model or context is NULL");
+    char missing[512];
+    int n_missing = missing_cuda_ops(model->graph, missing, sizeof missing);
+    /* The CUDA executor arrives with the CUDA backend; until every op has a
+     * kernel, explicit cuda:N sessions are refused and auto picks the CPU. */
+    if (ctx->kind == CS_DEVICE_CUDA)
+        return cs_error(CUSEG_ERR_UNSUPPORTED,
+                        "device %s: the CUDA backend cannot run this model yet (%d op%s without a "
+                        "CUDA kernel: %s)",
+                        ctx->device, n_missing, n_missing == 1 ? "" : "s",
+                        n_missing ? missing : "executor pending");
+    cuseg_session *s;
+    CS_CHECK(cs_calloc((void **)&s, sizeof *s, "session"));
+    s->model = model;
+    s->ctx = ctx;
+    s->cpu.n_threads = ctx->cpu_threads;
+    cuseg_status st = CUSEG_OK;
+    if (dnnl_engine_create(&s->cpu.engine, dnnl_cpu, 0) != dnnl_success ||
+        dnnl_stream_create(&s->cpu.stream, s->cpu.engine, dnnl_stream_default_flags) != dnnl_success)
+        st = cs_error(CUSEG_ERR_INTERNAL, "cuseg_session_create: cannot create the oneDNN engine");
+    if (st == CUSEG_OK)
+        st = cs_calloc((void **)&s->value_ptr, sizeof(void *) * (size_t)(model->graph->n_values + 1),
+                       "session");
+    if (st == CUSEG_OK)
+        st = cs_calloc((void **)&s->outputs,
+                       sizeof(cuseg_tensor) * (size_t)(model->graph->n_outputs + 1), "session");
+    if (st != CUSEG_OK) {
+        cuseg_session_release(s);
+        return st;
+    }
+    *out = s;
+    return CUSEG_OK;
+}
+
+static void release_plan(cuseg_session *s) {
+    for (int i = 0; i < s->plan.n_steps; ++i) {
+        cs_step *st = &s->plan.steps[i];
+        const cs_op_def *def = cs_op(st->node->op);
+        if (st->state && def->cpu_release) def->cpu_release(st->state);
+        st->state = NULL;
+    }
+    cs_plan_free(&s->plan);
+    free(s->arena);
+    s->arena = NULL;
+    s->planned = 0;
+}
+
+void cuseg_session_release(cuseg_session *s) {
+    if (!s) return;
+    release_plan(s);
+    if (s->cpu.stream) dnnl_stream_destroy(s->cpu.stream);
+    if (s->cpu.engine) dnnl_engine_destroy(s->cpu.engine);
+    free(s->value_ptr);
+    free(s->outputs);
+    free(s);
+}
+
+/* Runs `body` with the session's thread count for OpenMP (and so oneDNN),
+ * restoring the caller's setting afterwards. */
+static int push_threads(const cuseg_session *s) {
+    int old = omp_get_max_threads();
+    omp_set_num_threads(s->cpu.n_threads);
+    return old;
+}
+
+cuseg_status cuseg_session_plan(cuseg_session *s, const int (*shapes)[4], int n_inputs) {
+    CS_CHECK_ARG(s && shapes, "cuseg_session_plan: NULL argument");
+    const cuseg_graph *g = s->model->graph;
+    release_plan(s);
+    CS_CHECK(cs_plan_build(g, shapes, n_inputs, &s->plan));
+    cuseg_status st = CUSEG_OK;
+    if (s->plan.arena_bytes) {
+        s->arena = aligned_alloc(64, (s->plan.arena_bytes + 63) / 64 * 64);
+        if (!s->arena)
+            st = cs_error(CUSEG_ERR_OUT_OF_MEMORY,
+                          "cannot allocate the %zu-byte activation arena for input %dx%dx%dx%d",
+                          s->plan.arena_bytes, shapes[0][0], shapes[0][1], shapes[0][2],
+                          shapes[0][3]);
+    }
+    int old = push_threads(s);
+    for (int i = 0; st == CUSEG_OK && i < s->plan.n_steps; ++i) {
+        cs_step *step = &s->plan.steps[i];
+        const cs_op_def *def = cs_op(step->node->op);
+        if (def->cpu_prepare) {
+            st = def->cpu_prepare(step, g, &s->cpu);
+            if (st != CUSEG_OK) cs_error_context(st, "%s '%s'", def->name, step->node->name);
+        }
+    }
+    omp_set_num_threads(old);
+    if (st != CUSEG_OK) {
+        release_plan(s);
+        return st;
+    }
+    s->planned = 1;
+    return CUSEG_OK;
+}
+
+cuseg_status cuseg_session_run(cuseg_session *s, const cuseg_tensor *const *inputs, int n_inputs) {
+    CS_CHECK_ARG(s, "cuseg_session_run: session is NULL");
+    const cuseg_graph *g = s->model->graph;
+    CS_CHECK_ARG(n_inputs == g->n_inputs && (n_inputs == 0 || inputs),
+                 "cuseg_session_run: the model has %d input(s), %d given", g->n_inputs, n_inputs);
+    int dims[16][4];
+    CS_CHECK_ARG(n_inputs <= 16, "cuseg_session_run: at most 16 inputs");
+    for (int i = 0; i < n_inputs; ++i) {
+        CS_CHECK_ARG(inputs[i], "cuseg_session_run: input %d is NULL", i);
+        CS_CHECK_ARG(inputs[i]->dtype == CUSEG_F32, "cuseg_session_run: input %d must be f32", i);
+        memcpy(dims[i], inputs[i]->dims, sizeof dims[i]);
+    }
+    if (!s->planned || memcmp(dims, s->plan.input_dims, sizeof(int[4]) * (size_t)n_inputs) != 0)
+        CS_CHECK(cuseg_session_plan(s, (const int (*)[4])dims, n_inputs));
+
+    for (int v = 0; v < g->n_values; ++v)
+        s->value_ptr[v] = s->plan.value_offset[v] == SIZE_MAX
+                              ? NULL
+                              : (const char *)s->arena + s->plan.value_offset[v];
+    for (int i = 0; i < n_inputs; ++i) s->value_ptr[g->inputs[i]] = inputs[i]->data;
+
+    cuseg_status st = CUSEG_OK;
+    int old = push_threads(s);
+    for (int i = 0; st == CUSEG_OK && i < s->plan.n_steps; ++i) {
+        const cs_step *step = &s->plan.steps[i];
+        const cs_op_def *def = cs_op(step->node->op);
+        const void *in_local[8], **in = in_local;
+        if (step->n_in > 8 &&
+            cs_alloc((void **)&in, sizeof(void *) * (size_t)step->n_in, "step inputs")) {
+            st = CUSEG_ERR_OUT_OF_MEMORY;
+            break;
+        }
+        for (int j = 0; j < step->n_in; ++j) in[j] = s->value_ptr[step->in_values[j]];
+        void *out[CS_MAX_OUTPUTS];
+        for (int o = 0; o < step->n_out; ++o) out[o] = (void *)s->value_ptr[step->out_values[o]];
+        const cs_io io = {in, out};
+        st = def->cpu_forward(step, &io, &s->cpu);
+        if (st != CUSEG_OK) cs_error_context(st, "%s '%s'", def->name, step->node->name);
+        if (in != in_local) free(in);
+    }
+    omp_set_num_threads(old);
+    if (st != CUSEG_OK) return st;
+
+    for (int i = 0; i < g->n_outputs; ++i) {
+        const cs_shape *sh = &s->plan.value_shape[g->outputs[i]];
+        cuseg_tensor *t = &s->outputs[i];
+        t->dtype = sh->dtype;
+        t->dims[0] = sh->n, t->dims[1] = sh->h, t->dims[2] = sh->w, t->dims[3] = sh->c;
+        t->data = (void *)s->value_ptr[g->outputs[i]];
+        t->owned = 0;
+    }
+    return CUSEG_OK;
+}
+
+cuseg_status cuseg_session_output(const cuseg_session *s, int i, const cuseg_tensor **out) {
+    CS_CHECK_ARG(s && out, "cuseg_session_output: NULL argument");
+    const cuseg_graph *g = s->model->graph;
+    CS_CHECK_ARG(i >= 0 && i < g->n_outputs, "cuseg_session_output: index %d out of range (%d outputs)",
+                 i, g->n_outputs);
+    CS_CHECK_ARG(s->planned && s->outputs[i].data,
+                 "cuseg_session_output: no run has completed on this session");
+    *out = &s->outputs[i];
+    return CUSEG_OK;
+}
+
+cuseg_status cuseg_session_memory(const cuseg_session *s, size_t *arena_bytes,
+                                  size_t *unplanned_bytes) {
+    CS_CHECK_ARG(s, "cuseg_session_memory: session is NULL");
+    CS_CHECK_ARG(s->planned, "cuseg_session_memory: nothing planned yet");
+    if (arena_bytes) *arena_bytes = s->plan.arena_bytes;
+    if (unplanned_bytes) *unplanned_bytes = s->plan.unplanned_bytes;
+    return CUSEG_OK;
+}

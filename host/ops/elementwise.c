@@ -1,0 +1,109 @@
+/* Element-wise ops: ReLU, ReLU6, sigmoid, dropout (identity at inference),
+ * add and scale. Memory-bound loops over the dense NHWC buffers. */
+#include <math.h>
+#include <string.h>
+
+#include "core/status.h"
+#include "ops/cpu.h"
+#include "ops/op_math.h"
+#include "ops/ops.h"
+
+static cuseg_status unary_infer(const cs_node *node, const cs_shape *in, cs_shape *out,
+                                cs_param_decl *params, int *n_params) {
+    (void)node;
+    (void)params;
+    *n_params = 0;
+    CS_CHECK(cs_expect_dtype(&in[0], CUSEG_F32, "input"));
+    out[0] = in[0];
+    return CUSEG_OK;
+}
+
+static cuseg_status add_infer(const cs_node *node, const cs_shape *in, cs_shape *out,
+                              cs_param_decl *params, int *n_params) {
+    (void)node;
+    (void)params;
+    *n_params = 0;
+    CS_CHECK(cs_expect_dtype(&in[0], CUSEG_F32, "input a"));
+    CS_CHECK(cs_expect_dtype(&in[1], CUSEG_F32, "input b"));
+    if (in[0].c != in[1].c)
+        return cs_error(CUSEG_ERR_SHAPE, "channels differ: %d vs %d", in[0].c, in[1].c);
+    CS_CHECK(cs_expect_same_nhw(&in[0], &in[1], "inputs a and b"));
+    out[0] = in[0];
+    return CUSEG_OK;
+}
+
+static cuseg_status dropout_infer(const cs_node *node, const cs_shape *in, cs_shape *out,
+                                  cs_param_decl *params, int *n_params) {
+    float p = node->p.dropout.p;
+    if (!(p >= 0.0f && p < 1.0f))
+        return cs_error(CUSEG_ERR_INVALID_ARGUMENT, "probability must be in [0, 1), got %g", p);
+    return unary_infer(node, in, out, params, n_params);
+}
+
+#define ELEMENTWISE_FORWARD(fn, expr)                                                           \
+    static cuseg_status fn(const cs_step *st, const cs_io *io, cs_cpu *cpu) {                  \
+        const float *x = io->in[0];                                                            \
+        float *y = io->out[0];                                                                 \
+        const long n = (long)cs_shape_count(&st->out_shape[0]);                                \
+        (void)st;                                                                              \
+        _Pragma("omp parallel for simd num_threads(cpu->n_threads) schedule(static)")         \
+        for (long i = 0; i < n; ++i) y[i] = (expr);                                            \
+        return CUSEG_OK;                                                                       \
+    }
+
+ELEMENTWISE_FORWARD(relu_forward, cs_relu(x[i]))
+ELEMENTWISE_FORWARD(relu6_forward, cs_relu6(x[i]))
+ELEMENTWISE_FORWARD(sigmoid_forward, 1.0f / (1.0f + expf(-x[i])))
+ELEMENTWISE_FORWARD(dropout_forward, x[i])
+ELEMENTWISE_FORWARD(scale_forward, x[i] * st->node->p.scale.scale + st->node->p.scale.shift)
+
+static cuseg_status add_forward(const cs_step *st, const cs_io *io, cs_cpu *cpu) {
+    const float *a = io->in[0], *b = io->in[1];
+    float *y = io->out[0];
+    const long n = (long)cs_shape_count(&st->out_shape[0]);
+#pragma omp parallel for simd num_threads(cpu->n_threads) schedule(static)
+    for (long i = 0; i < n; ++i) y[i] = a[i] + b[i];
+    return CUSEG_OK;
+}
+
+const cs_op_def cs_op_relu = {"relu", unary_infer, 1, NULL, relu_forward, NULL, NULL};
+const cs_op_def cs_op_relu6 = {"relu6", unary_infer, 1, NULL, relu6_forward, NULL, NULL};
+const cs_op_def cs_op_sigmoid = {"sigmoid", unary_infer, 1, NULL, sigmoid_forward, NULL, NULL};
+const cs_op_def cs_op_dropout = {"dropout", dropout_infer, 1, NULL, dropout_forward, NULL, NULL};
+const cs_op_def cs_op_scale = {"scale", unary_infer, 1, NULL, scale_forward, NULL, NULL};
+const cs_op_def cs_op_add = {"add", add_infer, 1, NULL, add_forward, NULL, NULL};
+
+static cuseg_status unary(cuseg_graph *g, cs_op_id op, const char *name, int x,
+                          const cs_op_params *p, int *y) {
+    CS_CHECK_ARG(y, "%s: output pointer is NULL", cs_op(op)->name);
+    return cs_graph_add_node(g, op, name, &x, 1, p, y);
+}
+
+cuseg_status cuseg_graph_relu(cuseg_graph *g, const char *name, int x, int *y) {
+    return unary(g, CS_OP_RELU, name, x, NULL, y);
+}
+
+cuseg_status cuseg_graph_relu6(cuseg_graph *g, const char *name, int x, int *y) {
+    return unary(g, CS_OP_RELU6, name, x, NULL, y);
+}
+
+cuseg_status cuseg_graph_sigmoid(cuseg_graph *g, const char *name, int x, int *y) {
+    return unary(g, CS_OP_SIGMOID, name, x, NULL, y);
+}
+
+cuseg_status cuseg_graph_dropout(cuseg_graph *g, const char *name, int x, float p, int *y) {
+    cs_op_params q = {.dropout = {p}};
+    return unary(g, CS_OP_DROPOUT, name, x, &q, y);
+}
+
+cuseg_status cuseg_graph_scale(cuseg_graph *g, const char *name, int x, float scale, float shift,
+                               int *y) {
+    cs_op_params q = {.scale = {scale, shift}};
+    return unary(g, CS_OP_SCALE, name, x, &q, y);
+}
+
+cuseg_status cuseg_graph_add(cuseg_graph *g, const char *name, int a, int b, int *y) {
+    CS_CHECK_ARG(y, "add: output pointer is NULL");
+    const int in[2] = {a, b};
+    return cs_graph_add_node(g, CS_OP_ADD, name, in, 2, NULL, y);
+}

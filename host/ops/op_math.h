@@ -1,0 +1,92 @@
+/* Per-element arithmetic shared by the CPU ops (C) and the CUDA kernels (nvcc).
+ * Everything here is `static inline CS_HD`, so the CPU tests exercise exactly
+ * the arithmetic the GPU runs. Sizes of -1 mean "not known yet" (the graph is
+ * checked before the spatial size of a run is chosen) and propagate. */
+#ifndef CS_OP_MATH_H
+#define CS_OP_MATH_H
+
+#ifdef __CUDACC__
+#define CS_HD __host__ __device__
+#else
+#define CS_HD
+#endif
+
+/* floor((in + pads - dilation*(k-1) - 1) / stride) + 1; <= 0 means too small. */
+static inline CS_HD int cs_conv_out_size(int in, int k, int stride, int pad_begin, int pad_end,
+                                         int dilation) {
+    if (in < 0) return -1;
+    int span = in + pad_begin + pad_end - dilation * (k - 1) - 1;
+    if (span < 0) return 0;
+    return span / stride + 1;
+}
+
+/* torch.nn.ConvTranspose2d output size. */
+static inline CS_HD int cs_conv_transpose_out_size(int in, int k, int stride, int pad_begin,
+                                                   int pad_end, int dilation, int output_padding) {
+    if (in < 0) return -1;
+    return (in - 1) * stride - pad_begin - pad_end + dilation * (k - 1) + output_padding + 1;
+}
+
+/* PyTorch's pooling_output_shape_pad_lr (dilation 1): in ceil mode a last
+ * window that would start inside the end padding is dropped. */
+static inline CS_HD int cs_pool_out_size(int in, int k, int stride, int pad_begin, int pad_end,
+                                         int ceil_mode) {
+    if (in < 0) return -1;
+    int span = in + pad_begin + pad_end - k + (ceil_mode ? stride - 1 : 0);
+    if (span < 0) return 0;
+    int out = span / stride + 1;
+    if (ceil_mode && (out - 1) * stride >= in + pad_begin) --out;
+    return out;
+}
+
+/* Pooling window of output index o along one axis: [*start, *end) clipped to
+ * the input, and the window size counted with padding (for count_include_pad),
+ * as PyTorch's avg_pool2d computes it. */
+static inline CS_HD void cs_pool_window(int o, int k, int stride, int pad_begin, int pad_end,
+                                        int in, int *start, int *end, int *padded_size) {
+    int s = o * stride - pad_begin;
+    int e = s + k;
+    if (e > in + pad_end) e = in + pad_end;
+    *padded_size = e - s;
+    *start = s < 0 ? 0 : s;
+    *end = e > in ? in : e;
+}
+
+/* Input/output ratio as PyTorch's compute_scales_value: 1/scale when the
+ * caller gave a scale factor, else in/out, in float as PyTorch computes it. */
+static inline CS_HD float cs_resize_ratio(int in, int out, double scale) {
+    return scale > 0.0 ? (float)(1.0 / scale) : (float)in / (float)out;
+}
+
+/* Bilinear: PyTorch's area_pixel_compute_scale for linear modes. */
+static inline CS_HD float cs_bilinear_ratio(int in, int out, int align_corners, double scale) {
+    if (align_corners) return out > 1 ? (float)(in - 1) / (float)(out - 1) : 0.0f;
+    return cs_resize_ratio(in, out, scale);
+}
+
+/* Bilinear source taps of output index o: indices i0 <= i1 and the weight of
+ * i1 (the weight of i0 is 1 - *lambda). Same float arithmetic as PyTorch. */
+static inline CS_HD void cs_bilinear_taps(int o, int in, float ratio, int align_corners, int *i0,
+                                          int *i1, float *lambda) {
+    float src = align_corners ? ratio * (float)o : ratio * ((float)o + 0.5f) - 0.5f;
+    if (src < 0.0f) src = 0.0f;
+    int lo = (int)src;
+    if (lo > in - 1) lo = in - 1;
+    *i0 = lo;
+    *i1 = lo + (lo < in - 1 ? 1 : 0);
+    *lambda = src - (float)lo;
+}
+
+/* Legacy 'nearest' (PyTorch nearest_idx): exact shortcuts for equal size and
+ * 2x, else min(floor(o * ratio), in - 1) in float. */
+static inline CS_HD int cs_nearest_index(int o, int in, int out, float ratio) {
+    if (out == in) return o;
+    if (out == 2 * in) return o >> 1;
+    int i = (int)(ratio * (float)o); /* o, ratio >= 0: truncation is floor */
+    return i < in - 1 ? i : in - 1;
+}
+
+static inline CS_HD float cs_relu(float x) { return x > 0.0f ? x : 0.0f; }
+static inline CS_HD float cs_relu6(float x) { return x < 0.0f ? 0.0f : (x > 6.0f ? 6.0f : x); }
+
+#endif

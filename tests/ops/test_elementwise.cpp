@@ -1,0 +1,124 @@
+#include <cmath>
+
+#include "op_harness.h"
+
+using namespace cstest;
+
+namespace {
+
+const Shape kShape = {3, 7, 5, 11};
+
+Input random_input(uint32_t seed, float lo = -8.0f, float hi = 8.0f) {
+    return {kShape, random_floats(kShape.count(), seed, lo, hi)};
+}
+
+std::vector<double> map(const std::vector<float> &x, double (*f)(double)) {
+    std::vector<double> r(x.size());
+    for (size_t i = 0; i < x.size(); ++i) r[i] = f(x[i]);
+    return r;
+}
+
+}  // namespace
+
+TEST(Relu, MatchesReference) {
+    Input in = random_input(1);
+    Output o = run_op(in, [](cuseg_graph *g, int x) {
+        int y;
+        EXPECT_EQ(cuseg_graph_relu(g, "relu", x, &y), CUSEG_OK);
+        return y;
+    });
+    expect_close(o.f, map(in.data, [](double v) { return v > 0 ? v : 0.0; }), 0.0);
+}
+
+TEST(Relu6, MatchesReference) {
+    Input in = random_input(2);
+    Output o = run_op(in, [](cuseg_graph *g, int x) {
+        int y;
+        EXPECT_EQ(cuseg_graph_relu6(g, "relu6", x, &y), CUSEG_OK);
+        return y;
+    });
+    expect_close(o.f, map(in.data, [](double v) { return std::min(std::max(v, 0.0), 6.0); }), 0.0);
+}
+
+TEST(Sigmoid, MatchesReference) {
+    Input in = random_input(3);
+    Output o = run_op(in, [](cuseg_graph *g, int x) {
+        int y;
+        EXPECT_EQ(cuseg_graph_sigmoid(g, "sig", x, &y), CUSEG_OK);
+        return y;
+    });
+    /* expf is accurate to a few ulp; 1/(1+e) adds two roundings. */
+    expect_close(o.f, map(in.data, [](double v) { return 1.0 / (1.0 + std::exp(-v)); }), 1e-6);
+}
+
+TEST(Dropout, IsIdentityAtInference) {
+    Input in = random_input(4);
+    Output o = run_op(in, [](cuseg_graph *g, int x) {
+        int y;
+        EXPECT_EQ(cuseg_graph_dropout(g, "drop", x, 0.5f, &y), CUSEG_OK);
+        return y;
+    });
+    EXPECT_EQ(o.f, in.data);
+}
+
+TEST(Dropout, RejectsBadProbability) {
+    cuseg_graph *g;
+    ASSERT_EQ(cuseg_graph_create(&g), CUSEG_OK);
+    int x, y;
+    ASSERT_EQ(cuseg_graph_input(g, "x", 4, &x), CUSEG_OK);
+    expect_error(cuseg_graph_dropout(g, "drop1", x, 1.0f, &y), CUSEG_ERR_INVALID_ARGUMENT,
+                 "dropout 'drop1': probability must be in [0, 1)");
+    cuseg_graph_release(g);
+}
+
+TEST(Scale, MatchesReference) {
+    Input in = random_input(5);
+    Output o = run_op(in, [](cuseg_graph *g, int x) {
+        int y;
+        EXPECT_EQ(cuseg_graph_scale(g, "scale", x, 0.37f, -1.25f, &y), CUSEG_OK);
+        return y;
+    });
+    std::vector<double> ref(in.data.size());
+    for (size_t i = 0; i < ref.size(); ++i) ref[i] = in.data[i] * (double)0.37f + (double)-1.25f;
+    expect_close(o.f, ref, 1e-6); /* one multiply-add: two roundings at most */
+}
+
+TEST(Add, MatchesReference) {
+    Input a = random_input(6), b = random_input(7);
+    auto outs = run_graph({a, b}, [](cuseg_graph *g, const std::vector<int> &in) {
+        int y;
+        EXPECT_EQ(cuseg_graph_add(g, "add", in[0], in[1], &y), CUSEG_OK);
+        return std::vector<int>{y};
+    });
+    ASSERT_EQ(outs.size(), 1u);
+    std::vector<double> ref(a.data.size());
+    for (size_t i = 0; i < ref.size(); ++i) ref[i] = (double)a.data[i] + b.data[i];
+    expect_close(outs[0].f, ref, 1e-7); /* one rounding */
+}
+
+TEST(Add, RejectsChannelMismatchAndSpatialMismatch) {
+    cuseg_graph *g;
+    ASSERT_EQ(cuseg_graph_create(&g), CUSEG_OK);
+    int a, b, c, y;
+    ASSERT_EQ(cuseg_graph_input(g, "a", 4, &a), CUSEG_OK);
+    ASSERT_EQ(cuseg_graph_input(g, "b", 5, &b), CUSEG_OK);
+    ASSERT_EQ(cuseg_graph_input(g, "c", 4, &c), CUSEG_OK);
+    expect_error(cuseg_graph_add(g, "sum", a, b, &y), CUSEG_ERR_SHAPE,
+                 "add 'sum': channels differ: 4 vs 5");
+    ASSERT_EQ(cuseg_graph_add(g, "sum", a, c, &y), CUSEG_OK);
+    ASSERT_EQ(cuseg_graph_output(g, y), CUSEG_OK);
+    cuseg_model *m;
+    ASSERT_EQ(cuseg_model_create(&g, &m), CUSEG_OK);
+    cuseg_context *ctx;
+    cuseg_context_options opt = {"cpu", 1};
+    ASSERT_EQ(cuseg_context_create(&opt, &ctx), CUSEG_OK);
+    cuseg_session *s;
+    ASSERT_EQ(cuseg_session_create(m, ctx, &s), CUSEG_OK);
+    const int shapes[3][4] = {{1, 8, 8, 4}, {1, 8, 8, 5}, {1, 8, 9, 4}};
+    expect_error(cuseg_session_plan(s, shapes, 3), CUSEG_ERR_SHAPE, "add 'sum'");
+    EXPECT_NE(std::string(cuseg_last_error()).find("1x8x8x4 f32 vs 1x8x9x4 f32"), std::string::npos)
+        << cuseg_last_error();
+    cuseg_session_release(s);
+    cuseg_context_release(ctx);
+    cuseg_model_release(m);
+}
