@@ -1,4 +1,4 @@
-/* Built instead of cuda/*.cu when the CUDA backend is off. */
+/* Built in place of the CUDA sources when the CUDA backend is off. */
 #include "core/context.h"
 
 int cs_cuda_device_count(void) { return 0; }
