@@ -59,12 +59,6 @@ static cuseg_status crop_forward(const cs_step *st, const cs_io *io, cs_cpu *cpu
     return CUSEG_OK;
 }
 
-static int pad_size(int in, int a, int b) {
-    if (in < 0) return -1;
-    long long s = (long long)in + a + b;
-    return s > INT_MAX ? 0 : (int)s; /* 0: the planner rejects it as "too small" */
-}
-
 static cuseg_status pad_infer(const cs_node *node, const cs_shape *in, cs_shape *out,
                               cs_param_decl *params, int *n_params) {
     (void)params;
@@ -76,8 +70,11 @@ static cuseg_status pad_infer(const cs_node *node, const cs_shape *in, cs_shape 
         return cs_error(CUSEG_ERR_INVALID_ARGUMENT,
                         "padding must be >= 0, got top %d, bottom %d, left %d, right %d", t, b, l,
                         r);
-    out[0] = (cs_shape){in[0].n, pad_size(in[0].h, t, b), pad_size(in[0].w, l, r), in[0].c,
-                        CUSEG_F32};
+    const long long h = in[0].h < 0 ? -1 : (long long)in[0].h + t + b;
+    const long long w = in[0].w < 0 ? -1 : (long long)in[0].w + l + r;
+    if (h > INT_MAX || w > INT_MAX)
+        return cs_error(CUSEG_ERR_SHAPE, "padded size %lldx%lld exceeds the int range", h, w);
+    out[0] = (cs_shape){in[0].n, (int)h, (int)w, in[0].c, CUSEG_F32};
     return CUSEG_OK;
 }
 

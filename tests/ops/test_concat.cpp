@@ -72,6 +72,16 @@ TEST(Concat, SameValueTwice) {
     EXPECT_EQ(outs[0].f, concat_ref({in, in}));
 }
 
+/* More inputs than the graph's and the planner's on-stack shape arrays hold. */
+TEST(Concat, ManyInputs) {
+    std::vector<Input> ins;
+    for (int i = 0; i < 11; ++i) ins.push_back(random_input({2, 3, 5, 1 + i % 4}, 100 + i));
+    auto outs = run_graph(ins, concat_all);
+    ASSERT_EQ(outs.size(), 1u);
+    EXPECT_EQ(outs[0].shape.c, 3 * (1 + 2 + 3 + 4) - 4);
+    EXPECT_EQ(outs[0].f, concat_ref(ins));
+}
+
 TEST(Concat, RejectsBadArguments) {
     cuseg_graph *g;
     ASSERT_EQ(cuseg_graph_create(&g), CUSEG_OK);

@@ -148,6 +148,9 @@ TEST(Crop, RejectsWindowThatDoesNotFit) {
                       "crop window 4x6 at offset (2, 3) does not fit in the 5x9 input");
     expect_plan_error(fixed(4, 6, 1, 4), {3}, {{1, 5, 9, 3}},
                       "crop window 4x6 at offset (1, 4) does not fit in the 5x9 input");
+    /* offset + size must not overflow int on the way. */
+    expect_plan_error(fixed(1, 1, 2147483647, 0), {3}, {{1, 5, 9, 3}},
+                      "crop window 1x1 at offset (2147483647, 0) does not fit in the 5x9 input");
     auto like = [](cuseg_graph *g, const std::vector<int> &in) {
         int y = -1;
         EXPECT_EQ(cuseg_graph_crop(g, "crop", in[0], in[1], 0, 0, 1, 1, &y), CUSEG_OK);
@@ -203,4 +206,13 @@ TEST(Pad, RejectsNegativePadding) {
     expect_error(cuseg_graph_pad(g, "p1", x, 1, 1, 1, 1, nullptr), CUSEG_ERR_INVALID_ARGUMENT,
                  "pad 'p1': output pointer is NULL");
     cuseg_graph_release(g);
+}
+
+TEST(Pad, RejectsSizeBeyondIntRange) {
+    auto huge = [](cuseg_graph *g, const std::vector<int> &in) {
+        int y = -1;
+        EXPECT_EQ(cuseg_graph_pad(g, "pad", in[0], 0, 0, 0, 2147483647, &y), CUSEG_OK);
+        return y;
+    };
+    expect_plan_error(huge, {3}, {{1, 4, 5, 3}}, "padded size 4x2147483652 exceeds the int range");
 }
