@@ -113,6 +113,14 @@ static cuseg_status folded_params(const cs_step *st, const cuseg_graph *g, float
     const float *mean = cs_node_param(g, st->bn, 2)->data, *var = cs_node_param(g, st->bn, 3)->data;
     const double eps = st->bn->p.bn.eps;
     const size_t khw = (size_t)p->kernel_h * p->kernel_w;
+    for (int o = 0; o < O; ++o)
+        if (!((double)var[o] + eps > 0.0)) {
+            free(*weights);
+            free(*bias);
+            return cs_error(CUSEG_ERR_INVALID_ARGUMENT,
+                            "batch_norm '%s' (folded): running_var[%d] + eps = %g is not positive",
+                            st->bn->name, o, (double)var[o] + eps);
+        }
     for (int o = 0; o < O; ++o) {
         const double s = gamma[o] / sqrt((double)var[o] + eps);
         (*bias)[o] = (float)(((double)(*bias)[o] - mean[o]) * s + beta[o]);
