@@ -120,3 +120,31 @@ TEST(Fusion, ConvOutputWithTwoReadersIsNotFolded) {
     expect_close(outs[0].f, conv, 1e-5);
     expect_close(outs[1].f, bn_ref(conv, 7, bn, (double)1e-5f), 1e-5);
 }
+
+/* A folded batch norm with a non-positive variance is refused like the
+ * unfused op refuses it, instead of filling the output with NaN. */
+TEST(Fusion, FoldedBatchNormRejectsNonPositiveVariance) {
+    cuseg_graph *g;
+    ASSERT_EQ(cuseg_graph_create(&g), CUSEG_OK);
+    int x, y, z;
+    ASSERT_EQ(cuseg_graph_input(g, "x", 5, &x), CUSEG_OK);
+    ASSERT_EQ(cuseg_graph_conv2d(g, "conv", x, &kConv, &y), CUSEG_OK);
+    ASSERT_EQ(cuseg_graph_batch_norm(g, "bn", y, 1e-5f, &z), CUSEG_OK);
+    ASSERT_EQ(cuseg_graph_output(g, z), CUSEG_OK);
+    std::vector<float> var(7, 1.0f);
+    var[3] = -1.0f;
+    ASSERT_EQ(cuseg_graph_set_param(g, "bn.running_var", var.data(), var.size()), CUSEG_OK);
+    cuseg_model *m;
+    ASSERT_EQ(cuseg_model_create(&g, &m), CUSEG_OK);
+    cuseg_context_options opt = {"cpu", 1};
+    cuseg_context *ctx;
+    ASSERT_EQ(cuseg_context_create(&opt, &ctx), CUSEG_OK);
+    cuseg_session *s;
+    ASSERT_EQ(cuseg_session_create(m, ctx, &s), CUSEG_OK);
+    const int shape[1][4] = {{1, 6, 6, 5}};
+    expect_error(cuseg_session_plan(s, shape, 1), CUSEG_ERR_INVALID_ARGUMENT,
+                 "conv2d 'conv': batch_norm 'bn' (folded): running_var[3] + eps");
+    cuseg_session_release(s);
+    cuseg_context_release(ctx);
+    cuseg_model_release(m);
+}
