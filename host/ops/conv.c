@@ -117,6 +117,7 @@ static cuseg_status folded_params(const cs_step *st, const cuseg_graph *g, float
         if (!((double)var[o] + eps > 0.0)) {
             free(*weights);
             free(*bias);
+            *weights = *bias = NULL;
             return cs_error(CUSEG_ERR_INVALID_ARGUMENT,
                             "batch_norm '%s' (folded): running_var[%d] + eps = %g is not positive",
                             st->bn->name, o, (double)var[o] + eps);
