@@ -5,6 +5,8 @@
 #ifndef CS_OP_MATH_H
 #define CS_OP_MATH_H
 
+#include <math.h>
+
 #ifdef __CUDACC__
 #define CS_HD __host__ __device__
 #else
@@ -64,17 +66,48 @@ static inline CS_HD float cs_bilinear_ratio(int in, int out, int align_corners, 
     return cs_resize_ratio(in, out, scale);
 }
 
-/* Bilinear source taps of output index o: indices i0 <= i1 and the weight of
- * i1 (the weight of i0 is 1 - *lambda). Same float arithmetic as PyTorch. */
-static inline CS_HD void cs_bilinear_taps(int o, int in, float ratio, int align_corners, int *i0,
-                                          int *i1, float *lambda) {
-    float src = align_corners ? ratio * (float)o : ratio * ((float)o + 0.5f) - 0.5f;
+/* Bilinear source taps of output index o, as PyTorch's
+ * compute_source_index_and_lambda: indices i0 <= i1 and the weight of i1 (the
+ * weight of i0 is 1 - *lambda). Equal sizes copy (PyTorch's shortcut; it
+ * matters when a scale factor gives out == in with a ratio != 1). Otherwise
+ * the half-pixel source coordinate is one fused multiply-add: PyTorch's CPU
+ * build and nvcc both contract ratio * (o + 0.5) - 0.5, and only fmaf
+ * reproduces their float results bit for bit (checked against torch 2.x). */
+static inline CS_HD void cs_bilinear_taps(int o, int in, int out, float ratio, int align_corners,
+                                          int *i0, int *i1, float *lambda) {
+    if (out == in) {
+        *i0 = *i1 = o;
+        *lambda = 0.0f;
+        return;
+    }
+    float src = align_corners ? ratio * (float)o : fmaf(ratio, (float)o + 0.5f, -0.5f);
     if (src < 0.0f) src = 0.0f;
-    int lo = (int)src;
+    int lo = (int)src; /* src >= 0: truncation is floor */
     if (lo > in - 1) lo = in - 1;
+    float l = src - (float)lo;
     *i0 = lo;
     *i1 = lo + (lo < in - 1 ? 1 : 0);
-    *lambda = src - (float)lo;
+    *lambda = l < 1.0f ? l : 1.0f; /* PyTorch clamps it to [0, 1] */
+}
+
+/* First output index o in [0, out] whose first tap i0(o) is >= i (out when
+ * none). i0 is non-decreasing in o (every step above is monotonic), so a
+ * binary search finds it. The outputs that read input index i are
+ * [first(i - 1), first(i + 1)): those with i0 in {i - 1, i}. The backward
+ * pass gathers over that range instead of scattering with atomics. */
+static inline CS_HD int cs_bilinear_first_output(int i, int in, int out, float ratio,
+                                                 int align_corners) {
+    int lo = 0, hi = out;
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2, i0, i1;
+        float l;
+        cs_bilinear_taps(mid, in, out, ratio, align_corners, &i0, &i1, &l);
+        if (i0 >= i)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return lo;
 }
 
 /* Legacy 'nearest' (PyTorch nearest_idx): exact shortcuts for equal size and

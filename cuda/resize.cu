@@ -1,0 +1,145 @@
+/* Bilinear and nearest resize, NHWC float32: one thread per output element,
+ * channels fastest so that a warp reads and writes contiguous memory. The
+ * coordinate arithmetic is op_math.h's, the same code the CPU ops run. */
+#include "common.cuh"
+#include "resize.cuh"
+
+#include "ops/op_math.h" /* static inline: no linkage to declare */
+
+namespace {
+
+constexpr unsigned kThreads = 256;
+/* Grid-stride loops cover any size with a bounded grid. */
+constexpr unsigned kMaxBlocks = 65535u * 16u;
+
+unsigned blocks_for(size_t count) {
+    unsigned b = cs_cuda_blocks(count, kThreads);
+    return b < kMaxBlocks ? b : kMaxBlocks;
+}
+
+__global__ void bilinear_kernel(const float *__restrict__ x, float *__restrict__ y, int h_in,
+                                int w_in, int c, int h_out, int w_out, float ratio_h, float ratio_w,
+                                int align_corners, size_t count) {
+    for (size_t e = blockIdx.x * (size_t)blockDim.x + threadIdx.x; e < count;
+         e += (size_t)gridDim.x * blockDim.x) {
+        const int ch = (int)(e % c);
+        size_t p = e / c;
+        const int ow = (int)(p % w_out);
+        p /= w_out;
+        const int oh = (int)(p % h_out);
+        const size_t b = p / h_out;
+        int h0, h1, w0, w1;
+        float lh, lw;
+        cs_bilinear_taps(oh, h_in, h_out, ratio_h, align_corners, &h0, &h1, &lh);
+        cs_bilinear_taps(ow, w_in, w_out, ratio_w, align_corners, &w0, &w1, &lw);
+        const float *top = x + (b * h_in + h0) * w_in * c + ch;
+        const float *bot = x + (b * h_in + h1) * w_in * c + ch;
+        const float lw0 = 1.0f - lw, lh0 = 1.0f - lh;
+        const float t = lw0 * __ldg(top + (size_t)w0 * c) + lw * __ldg(top + (size_t)w1 * c);
+        const float u = lw0 * __ldg(bot + (size_t)w0 * c) + lw * __ldg(bot + (size_t)w1 * c);
+        y[e] = lh0 * t + lh * u;
+    }
+}
+
+__global__ void nearest_kernel(const float *__restrict__ x, float *__restrict__ y, int h_in,
+                               int w_in, int c, int h_out, int w_out, float ratio_h, float ratio_w,
+                               size_t count) {
+    for (size_t e = blockIdx.x * (size_t)blockDim.x + threadIdx.x; e < count;
+         e += (size_t)gridDim.x * blockDim.x) {
+        const int ch = (int)(e % c);
+        size_t p = e / c;
+        const int ow = (int)(p % w_out);
+        p /= w_out;
+        const int oh = (int)(p % h_out);
+        const size_t b = p / h_out;
+        const int ih = cs_nearest_index(oh, h_in, h_out, ratio_h);
+        const int iw = cs_nearest_index(ow, w_in, w_out, ratio_w);
+        y[e] = __ldg(x + ((b * h_in + ih) * w_in + iw) * c + ch);
+    }
+}
+
+/* Weight with which output index o reads input index i along one axis. */
+__device__ float tap_weight(int o, int i, int in, int out, float ratio, int align_corners) {
+    int i0, i1;
+    float l;
+    cs_bilinear_taps(o, in, out, ratio, align_corners, &i0, &i1, &l);
+    return (i0 == i ? 1.0f - l : 0.0f) + (i1 == i ? l : 0.0f);
+}
+
+/* One thread per dx element: sums dy over the outputs whose taps read it,
+ * [first(i - 1), first(i + 1)) along each axis (op_math.h). */
+__global__ void bilinear_backward_kernel(const float *__restrict__ dy, float *__restrict__ dx,
+                                         int h_in, int w_in, int c, int h_out, int w_out,
+                                         float ratio_h, float ratio_w, int align_corners,
+                                         size_t count) {
+    for (size_t e = blockIdx.x * (size_t)blockDim.x + threadIdx.x; e < count;
+         e += (size_t)gridDim.x * blockDim.x) {
+        const int ch = (int)(e % c);
+        size_t p = e / c;
+        const int iw = (int)(p % w_in);
+        p /= w_in;
+        const int ih = (int)(p % h_in);
+        const size_t b = p / h_in;
+        const int oh_begin = cs_bilinear_first_output(ih - 1, h_in, h_out, ratio_h, align_corners);
+        const int oh_end = cs_bilinear_first_output(ih + 1, h_in, h_out, ratio_h, align_corners);
+        const int ow_begin = cs_bilinear_first_output(iw - 1, w_in, w_out, ratio_w, align_corners);
+        const int ow_end = cs_bilinear_first_output(iw + 1, w_in, w_out, ratio_w, align_corners);
+        float acc = 0.0f;
+        for (int oh = oh_begin; oh < oh_end; ++oh) {
+            const float wh = tap_weight(oh, ih, h_in, h_out, ratio_h, align_corners);
+            const float *g = dy + (b * h_out + oh) * w_out * c + ch;
+            for (int ow = ow_begin; ow < ow_end; ++ow)
+                acc += wh * tap_weight(ow, iw, w_in, w_out, ratio_w, align_corners) *
+                       __ldg(g + (size_t)ow * c);
+        }
+        dx[e] = acc;
+    }
+}
+
+cuseg_status check_sizes(const void *a, const void *b, int n, int h_in, int w_in, int c, int h_out,
+                         int w_out) {
+    CS_CHECK_ARG(a && b, "resize (CUDA): NULL buffer");
+    CS_CHECK_ARG(n > 0 && h_in > 0 && w_in > 0 && c > 0 && h_out > 0 && w_out > 0,
+                 "resize (CUDA): sizes must be positive, got n=%d, %dx%d -> %dx%d, c=%d", n, h_in,
+                 w_in, h_out, w_out, c);
+    return CUSEG_OK;
+}
+
+} // namespace
+
+extern "C" cuseg_status cs_cuda_resize_bilinear(const float *x, float *y, int n, int h_in, int w_in,
+                                                int c, int h_out, int w_out, float ratio_h,
+                                                float ratio_w, int align_corners,
+                                                cudaStream_t stream) {
+    CS_CHECK(check_sizes(x, y, n, h_in, w_in, c, h_out, w_out));
+    const size_t count = (size_t)n * h_out * w_out * c;
+    bilinear_kernel<<<blocks_for(count), kThreads, 0, stream>>>(
+        x, y, h_in, w_in, c, h_out, w_out, ratio_h, ratio_w, align_corners != 0, count);
+    CS_CUDA_CHECK_LAUNCH("resize_bilinear kernel");
+    return CUSEG_OK;
+}
+
+extern "C" cuseg_status cs_cuda_resize_nearest(const float *x, float *y, int n, int h_in, int w_in,
+                                               int c, int h_out, int w_out, float ratio_h,
+                                               float ratio_w, int align_corners,
+                                               cudaStream_t stream) {
+    CS_CHECK(check_sizes(x, y, n, h_in, w_in, c, h_out, w_out));
+    CS_CHECK_ARG(!align_corners, "resize_nearest (CUDA): align_corners is not defined for nearest");
+    const size_t count = (size_t)n * h_out * w_out * c;
+    nearest_kernel<<<blocks_for(count), kThreads, 0, stream>>>(x, y, h_in, w_in, c, h_out, w_out,
+                                                               ratio_h, ratio_w, count);
+    CS_CUDA_CHECK_LAUNCH("resize_nearest kernel");
+    return CUSEG_OK;
+}
+
+extern "C" cuseg_status cs_cuda_resize_bilinear_backward(const float *dy, float *dx, int n,
+                                                         int h_in, int w_in, int c, int h_out,
+                                                         int w_out, float ratio_h, float ratio_w,
+                                                         int align_corners, cudaStream_t stream) {
+    CS_CHECK(check_sizes(dy, dx, n, h_in, w_in, c, h_out, w_out));
+    const size_t count = (size_t)n * h_in * w_in * c;
+    bilinear_backward_kernel<<<blocks_for(count), kThreads, 0, stream>>>(
+        dy, dx, h_in, w_in, c, h_out, w_out, ratio_h, ratio_w, align_corners != 0, count);
+    CS_CUDA_CHECK_LAUNCH("resize_bilinear backward kernel");
+    return CUSEG_OK;
+}
