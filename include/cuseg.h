@@ -202,20 +202,19 @@ cuseg_status cuseg_graph_global_avg_pool(cuseg_graph *g, const char *name, int x
 cuseg_status cuseg_graph_max_unpool2d(cuseg_graph *g, const char *name, int x,
                                       int indices, int like, int *y);
 
-/* Resizing, exactly as torch.nn.functional.interpolate. The output size comes
- * from the first of these that is set: `like` >= 0 (the H x W of that value),
- * out_h/out_w > 0, or scale_h/scale_w > 0 (out = floor(in * scale), and the
- * coordinate ratio is 1/scale, as PyTorch does when given scale_factor). */
+/* Resizing, exactly as torch.nn.functional.interpolate. The output size is
+ * the H x W of value `like` when like >= 0 (pass -1 otherwise), else out_h x
+ * out_w when both are > 0, else floor(in * scale) with the coordinate ratio
+ * 1/scale, as PyTorch does when given scale_factor. */
 typedef struct cuseg_resize_params {
-    int like;
     int out_h, out_w;
     double scale_h, scale_w;
     int align_corners; /* bilinear only */
 } cuseg_resize_params;
 
-cuseg_status cuseg_graph_resize_bilinear(cuseg_graph *g, const char *name, int x,
+cuseg_status cuseg_graph_resize_bilinear(cuseg_graph *g, const char *name, int x, int like,
                                          const cuseg_resize_params *p, int *y);
-cuseg_status cuseg_graph_resize_nearest(cuseg_graph *g, const char *name, int x,
+cuseg_status cuseg_graph_resize_nearest(cuseg_graph *g, const char *name, int x, int like,
                                         const cuseg_resize_params *p, int *y);
 
 /* Channel concatenation of n values with equal N, H, W, in the given order. */

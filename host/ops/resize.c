@@ -30,7 +30,7 @@ static cuseg_status check_params(const cs_node *node, int bilinear, size_source 
         return cs_error(CUSEG_ERR_INVALID_ARGUMENT,
                         "scale factors must be positive and finite, got %g x %g", p->scale_h,
                         p->scale_w);
-    if (p->like >= 0) {
+    if (node->n_inputs == 2) {
         *source = BY_LIKE;
     } else if (p->out_h > 0 || p->out_w > 0) {
         if (p->out_h == 0 || p->out_w == 0)
@@ -113,8 +113,9 @@ static cuseg_status nearest_infer(const cs_node *node, const cs_shape *in, cs_sh
 
 /* The scale factors the coordinate mapping uses: PyTorch passes them to its
  * kernels only when the caller gave scale_factor, else the ratio is in/out. */
-static void mapping_scales(const cuseg_resize_params *p, double *scale_h, double *scale_w) {
-    const int by_scale = p->like < 0 && p->out_h <= 0 && p->out_w <= 0;
+static void mapping_scales(const cs_node *node, double *scale_h, double *scale_w) {
+    const cuseg_resize_params *p = &node->p.resize;
+    const int by_scale = node->n_inputs == 1 && p->out_h <= 0 && p->out_w <= 0;
     *scale_h = by_scale ? p->scale_h : 0.0;
     *scale_w = by_scale ? p->scale_w : 0.0;
 }
@@ -235,7 +236,7 @@ static cuseg_status bilinear_forward(const cs_step *st, const cs_io *io, cs_cpu 
     const cuseg_resize_params *p = &st->node->p.resize;
     const int ac = p->align_corners != 0;
     double scale_h, scale_w;
-    mapping_scales(p, &scale_h, &scale_w);
+    mapping_scales(st->node, &scale_h, &scale_w);
     return cs_resize_bilinear_forward_cpu(io->in[0], io->out[0], is->n, is->h, is->w, is->c, os->h,
                                           os->w, cs_bilinear_ratio(is->h, os->h, ac, scale_h),
                                           cs_bilinear_ratio(is->w, os->w, ac, scale_w), ac,
@@ -246,7 +247,7 @@ static cuseg_status nearest_forward(const cs_step *st, const cs_io *io, cs_cpu *
     const cs_shape *is = &st->in_shape[0], *os = &st->out_shape[0];
     const int h_in = is->h, w_in = is->w, c = is->c, h_out = os->h, w_out = os->w;
     double scale_h, scale_w;
-    mapping_scales(&st->node->p.resize, &scale_h, &scale_w);
+    mapping_scales(st->node, &scale_h, &scale_w);
     const float ratio_h = cs_resize_ratio(h_in, h_out, scale_h);
     const float ratio_w = cs_resize_ratio(w_in, w_out, scale_w);
     const float *x = io->in[0];
@@ -277,7 +278,7 @@ const cs_op_def cs_op_resize_bilinear = {"resize_bilinear", bilinear_infer, 1,  
 const cs_op_def cs_op_resize_nearest = {"resize_nearest", nearest_infer, 1,   NULL,
                                         nearest_forward,  NULL,          NULL};
 
-static cuseg_status add_resize(cuseg_graph *g, cs_op_id op, const char *name, int x,
+static cuseg_status add_resize(cuseg_graph *g, cs_op_id op, const char *name, int x, int like,
                                const cuseg_resize_params *p, int *y) {
     CS_CHECK_ARG(p, "%s: parameter pointer is NULL", cs_op(op)->name);
     CS_CHECK_ARG(y, "%s: output pointer is NULL", cs_op(op)->name);
@@ -285,16 +286,16 @@ static cuseg_status add_resize(cuseg_graph *g, cs_op_id op, const char *name, in
     memset(&q, 0, sizeof q);
     q.resize = *p;
     /* `like` travels as a second input so that the planner sees its size. */
-    const int in[2] = {x, p->like};
-    return cs_graph_add_node(g, op, name, in, p->like >= 0 ? 2 : 1, &q, y);
+    const int in[2] = {x, like};
+    return cs_graph_add_node(g, op, name, in, like >= 0 ? 2 : 1, &q, y);
 }
 
-cuseg_status cuseg_graph_resize_bilinear(cuseg_graph *g, const char *name, int x,
+cuseg_status cuseg_graph_resize_bilinear(cuseg_graph *g, const char *name, int x, int like,
                                          const cuseg_resize_params *p, int *y) {
-    return add_resize(g, CS_OP_RESIZE_BILINEAR, name, x, p, y);
+    return add_resize(g, CS_OP_RESIZE_BILINEAR, name, x, like, p, y);
 }
 
-cuseg_status cuseg_graph_resize_nearest(cuseg_graph *g, const char *name, int x,
+cuseg_status cuseg_graph_resize_nearest(cuseg_graph *g, const char *name, int x, int like,
                                         const cuseg_resize_params *p, int *y) {
-    return add_resize(g, CS_OP_RESIZE_NEAREST, name, x, p, y);
+    return add_resize(g, CS_OP_RESIZE_NEAREST, name, x, like, p, y);
 }

@@ -23,11 +23,11 @@ using namespace cstest;
 namespace {
 
 cuseg_resize_params size_params(int h, int w, int align_corners = 0) {
-    return {-1, h, w, 0.0, 0.0, align_corners};
+    return {h, w, 0.0, 0.0, align_corners};
 }
 
 cuseg_resize_params scale_params(double sh, double sw, int align_corners = 0) {
-    return {-1, 0, 0, sh, sw, align_corners};
+    return {0, 0, sh, sw, align_corners};
 }
 
 /* ---------------------------------------------------------------- float64 reference */
@@ -136,8 +136,8 @@ void expect_within(const std::vector<float> &got, const std::vector<double> &ref
 Output run_resize(bool bilinear, const Input &x, const cuseg_resize_params &p) {
     return run_op(x, [&](cuseg_graph *g, int v) {
         int y = -1;
-        cuseg_status st = bilinear ? cuseg_graph_resize_bilinear(g, "resize", v, &p, &y)
-                                   : cuseg_graph_resize_nearest(g, "resize", v, &p, &y);
+        cuseg_status st = bilinear ? cuseg_graph_resize_bilinear(g, "resize", v, -1, &p, &y)
+                                   : cuseg_graph_resize_nearest(g, "resize", v, -1, &p, &y);
         EXPECT_EQ(st, CUSEG_OK) << cuseg_last_error();
         return y;
     });
@@ -261,9 +261,9 @@ TEST(ResizeBilinear, TakesSizeFromLikeValue) {
     Input like = {{1, 12, 4, 2}, random_floats(12 * 4 * 2, 301)};
     for (int ac = 0; ac < 2; ++ac) {
         auto outs = run_graph({x, like}, [&](cuseg_graph *g, const std::vector<int> &in) {
-            cuseg_resize_params p = {in[1], 0, 0, 0.0, 0.0, ac};
+            cuseg_resize_params p = {0, 0, 0.0, 0.0, ac};
             int y = -1;
-            EXPECT_EQ(cuseg_graph_resize_bilinear(g, "up", in[0], &p, &y), CUSEG_OK)
+            EXPECT_EQ(cuseg_graph_resize_bilinear(g, "up", in[0], in[1], &p, &y), CUSEG_OK)
                 << cuseg_last_error();
             return std::vector<int>{y};
         });
@@ -498,7 +498,6 @@ TEST(ResizeBilinear, ShapeRulePropagatesUnknownSizes) {
     ASSERT_EQ(def->infer(&node, in, out, decl, &n_decl), CUSEG_OK);
     EXPECT_TRUE(out[0].n == 2 && out[0].h == 14 && out[0].w == 4 && out[0].c == 4);
     /* like: its unknown size propagates; its batch does not matter. */
-    node.p.resize.like = 1;
     node.n_inputs = 2;
     ASSERT_EQ(def->infer(&node, in, out, decl, &n_decl), CUSEG_OK);
     EXPECT_TRUE(out[0].n == 2 && out[0].h == -1 && out[0].w == -1 && out[0].c == 4);
@@ -512,28 +511,28 @@ TEST(ResizeBilinear, RejectsBadParameters) {
     ASSERT_EQ(cuseg_graph_create(&g), CUSEG_OK);
     int x, y;
     ASSERT_EQ(cuseg_graph_input(g, "x", 3, &x), CUSEG_OK);
-    cuseg_resize_params none = {-1, 0, 0, 0.0, 0.0, 0};
-    expect_error(cuseg_graph_resize_bilinear(g, "r", x, &none, &y), CUSEG_ERR_INVALID_ARGUMENT,
+    cuseg_resize_params none = {0, 0, 0.0, 0.0, 0};
+    expect_error(cuseg_graph_resize_bilinear(g, "r", x, -1, &none, &y), CUSEG_ERR_INVALID_ARGUMENT,
                  "resize_bilinear 'r': no output size: set like, out_h and out_w, or scale_h and "
                  "scale_w");
     cuseg_resize_params neg_scale = scale_params(-2.0, 2.0);
-    expect_error(cuseg_graph_resize_bilinear(g, "r", x, &neg_scale, &y), CUSEG_ERR_INVALID_ARGUMENT,
+    expect_error(cuseg_graph_resize_bilinear(g, "r", x, -1, &neg_scale, &y), CUSEG_ERR_INVALID_ARGUMENT,
                  "scale factors must be positive and finite, got -2 x 2");
     cuseg_resize_params nan_scale = scale_params(std::nan(""), 2.0);
-    expect_error(cuseg_graph_resize_bilinear(g, "r", x, &nan_scale, &y), CUSEG_ERR_INVALID_ARGUMENT,
+    expect_error(cuseg_graph_resize_bilinear(g, "r", x, -1, &nan_scale, &y), CUSEG_ERR_INVALID_ARGUMENT,
                  "scale factors must be positive and finite");
     cuseg_resize_params neg_size = size_params(-4, 4);
-    expect_error(cuseg_graph_resize_bilinear(g, "r", x, &neg_size, &y), CUSEG_ERR_INVALID_ARGUMENT,
+    expect_error(cuseg_graph_resize_bilinear(g, "r", x, -1, &neg_size, &y), CUSEG_ERR_INVALID_ARGUMENT,
                  "output size must be positive, got -4 x 4");
     cuseg_resize_params half_size = size_params(5, 0);
-    expect_error(cuseg_graph_resize_bilinear(g, "r", x, &half_size, &y), CUSEG_ERR_INVALID_ARGUMENT,
+    expect_error(cuseg_graph_resize_bilinear(g, "r", x, -1, &half_size, &y), CUSEG_ERR_INVALID_ARGUMENT,
                  "out_h and out_w must both be set, got 5 x 0");
     cuseg_resize_params half_scale = scale_params(0.0, 1.5);
-    expect_error(cuseg_graph_resize_bilinear(g, "r", x, &half_scale, &y),
+    expect_error(cuseg_graph_resize_bilinear(g, "r", x, -1, &half_scale, &y),
                  CUSEG_ERR_INVALID_ARGUMENT, "scale_h and scale_w must both be set, got 0 x 1.5");
-    cuseg_resize_params bad_like = {57, 0, 0, 0.0, 0.0, 0};
-    EXPECT_NE(cuseg_graph_resize_bilinear(g, "r", x, &bad_like, &y), CUSEG_OK);
-    expect_error(cuseg_graph_resize_bilinear(g, "r", x, nullptr, &y), CUSEG_ERR_INVALID_ARGUMENT,
+    cuseg_resize_params bad_like = {0, 0, 0.0, 0.0, 0};
+    EXPECT_NE(cuseg_graph_resize_bilinear(g, "r", x, 57, &bad_like, &y), CUSEG_OK);
+    expect_error(cuseg_graph_resize_bilinear(g, "r", x, -1, nullptr, &y), CUSEG_ERR_INVALID_ARGUMENT,
                  "parameter pointer is NULL");
     cuseg_graph_release(g);
 }
@@ -544,10 +543,10 @@ TEST(ResizeNearest, RejectsAlignCorners) {
     int x, y;
     ASSERT_EQ(cuseg_graph_input(g, "x", 3, &x), CUSEG_OK);
     cuseg_resize_params p = size_params(8, 8, 1);
-    expect_error(cuseg_graph_resize_nearest(g, "up", x, &p, &y), CUSEG_ERR_INVALID_ARGUMENT,
+    expect_error(cuseg_graph_resize_nearest(g, "up", x, -1, &p, &y), CUSEG_ERR_INVALID_ARGUMENT,
                  "resize_nearest 'up': align_corners is only defined for bilinear resize, got 1");
-    cuseg_resize_params none = {-1, 0, 0, 0.0, 0.0, 0};
-    expect_error(cuseg_graph_resize_nearest(g, "up", x, &none, &y), CUSEG_ERR_INVALID_ARGUMENT,
+    cuseg_resize_params none = {0, 0, 0.0, 0.0, 0};
+    expect_error(cuseg_graph_resize_nearest(g, "up", x, -1, &none, &y), CUSEG_ERR_INVALID_ARGUMENT,
                  "no output size");
     cuseg_graph_release(g);
 }
@@ -559,7 +558,7 @@ TEST(ResizeBilinear, RejectsScaleThatEmptiesTheOutputAtPlanTime) {
     int x, y;
     ASSERT_EQ(cuseg_graph_input(g, "x", 2, &x), CUSEG_OK);
     cuseg_resize_params p = scale_params(0.1, 1.0);
-    ASSERT_EQ(cuseg_graph_resize_bilinear(g, "down", x, &p, &y), CUSEG_OK) << cuseg_last_error();
+    ASSERT_EQ(cuseg_graph_resize_bilinear(g, "down", x, -1, &p, &y), CUSEG_OK) << cuseg_last_error();
     ASSERT_EQ(cuseg_graph_output(g, y), CUSEG_OK);
     cuseg_model *m;
     ASSERT_EQ(cuseg_model_create(&g, &m), CUSEG_OK);
