@@ -146,6 +146,27 @@ inline void expect_close(const std::vector<float> &got, const std::vector<double
         }
 }
 
+/* A model, a CPU context and a session made from a finished graph (which it
+ * takes), released together; ok() says whether all three were created. */
+struct CpuSession {
+    cuseg_model *m = nullptr;
+    cuseg_context *ctx = nullptr;
+    cuseg_session *s = nullptr;
+    explicit CpuSession(cuseg_graph **g, int threads = 1) {
+        cuseg_context_options opt = {"cpu", threads};
+        if (cuseg_model_create(g, &m) == CUSEG_OK && cuseg_context_create(&opt, &ctx) == CUSEG_OK)
+            cuseg_session_create(m, ctx, &s);
+    }
+    ~CpuSession() {
+        cuseg_session_release(s);
+        cuseg_context_release(ctx);
+        cuseg_model_release(m);
+    }
+    bool ok() const { return s != nullptr; }
+    CpuSession(const CpuSession &) = delete;
+    CpuSession &operator=(const CpuSession &) = delete;
+};
+
 /* Expects `st` to be an error whose message contains `needle`. */
 inline void expect_error(cuseg_status st, cuseg_status expected, const std::string &needle) {
     EXPECT_EQ(st, expected) << cuseg_last_error();

@@ -8,16 +8,6 @@
 #include "ops/op_math.h"
 #include "ops/ops.h"
 
-static cuseg_status unary_infer(const cs_node *node, const cs_shape *in, cs_shape *out,
-                                cs_param_decl *params, int *n_params) {
-    (void)node;
-    (void)params;
-    *n_params = 0;
-    CS_CHECK(cs_expect_dtype(&in[0], CUSEG_F32, "input"));
-    out[0] = in[0];
-    return CUSEG_OK;
-}
-
 static cuseg_status add_infer(const cs_node *node, const cs_shape *in, cs_shape *out,
                               cs_param_decl *params, int *n_params) {
     (void)node;
@@ -37,7 +27,7 @@ static cuseg_status dropout_infer(const cs_node *node, const cs_shape *in, cs_sh
     float p = node->p.dropout.p;
     if (!(p >= 0.0f && p < 1.0f))
         return cs_error(CUSEG_ERR_INVALID_ARGUMENT, "probability must be in [0, 1), got %g", p);
-    return unary_infer(node, in, out, params, n_params);
+    return cs_infer_same_f32(node, in, out, params, n_params);
 }
 
 #define ELEMENTWISE_FORWARD(fn, expr)                                                           \
@@ -66,11 +56,11 @@ static cuseg_status add_forward(const cs_step *st, const cs_io *io, cs_cpu *cpu)
     return CUSEG_OK;
 }
 
-const cs_op_def cs_op_relu = {"relu", unary_infer, 1, NULL, relu_forward, NULL, NULL};
-const cs_op_def cs_op_relu6 = {"relu6", unary_infer, 1, NULL, relu6_forward, NULL, NULL};
-const cs_op_def cs_op_sigmoid = {"sigmoid", unary_infer, 1, NULL, sigmoid_forward, NULL, NULL};
+const cs_op_def cs_op_relu = {"relu", cs_infer_same_f32, 1, NULL, relu_forward, NULL, NULL};
+const cs_op_def cs_op_relu6 = {"relu6", cs_infer_same_f32, 1, NULL, relu6_forward, NULL, NULL};
+const cs_op_def cs_op_sigmoid = {"sigmoid", cs_infer_same_f32, 1, NULL, sigmoid_forward, NULL, NULL};
 const cs_op_def cs_op_dropout = {"dropout", dropout_infer, 1, NULL, dropout_forward, NULL, NULL};
-const cs_op_def cs_op_scale = {"scale", unary_infer, 1, NULL, scale_forward, NULL, NULL};
+const cs_op_def cs_op_scale = {"scale", cs_infer_same_f32, 1, NULL, scale_forward, NULL, NULL};
 const cs_op_def cs_op_add = {"add", add_infer, 1, NULL, add_forward, NULL, NULL};
 
 static cuseg_status unary(cuseg_graph *g, cs_op_id op, const char *name, int x,

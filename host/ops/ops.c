@@ -62,3 +62,13 @@ cuseg_status cs_expect_same_nhw(const cs_shape *a, const cs_shape *b, const char
     }
     return CUSEG_OK;
 }
+
+cuseg_status cs_infer_same_f32(const cs_node *node, const cs_shape *in, cs_shape *out,
+                               cs_param_decl *params, int *n_params) {
+    (void)node;
+    (void)params;
+    *n_params = 0;
+    CS_CHECK(cs_expect_dtype(&in[0], CUSEG_F32, "input"));
+    out[0] = in[0];
+    return CUSEG_OK;
+}

@@ -60,6 +60,9 @@ extern const cs_op_def cs_op_input, cs_op_conv2d, cs_op_conv_transpose2d, cs_op_
 
 /* Shared shape-rule helpers. */
 cuseg_status cs_expect_dtype(const cs_shape *s, cuseg_dtype dtype, const char *what);
+/* Shape rule of ops whose f32 output has the shape of their f32 input. */
+cuseg_status cs_infer_same_f32(const cs_node *node, const cs_shape *in, cs_shape *out,
+                               cs_param_decl *params, int *n_params);
 /* Equal N, H, W where known. */
 cuseg_status cs_expect_same_nhw(const cs_shape *a, const cs_shape *b, const char *what);
 

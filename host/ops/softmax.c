@@ -7,16 +7,6 @@
 #include "ops/cpu.h"
 #include "ops/ops.h"
 
-static cuseg_status softmax_infer(const cs_node *node, const cs_shape *in, cs_shape *out,
-                                  cs_param_decl *params, int *n_params) {
-    (void)node;
-    (void)params;
-    *n_params = 0;
-    CS_CHECK(cs_expect_dtype(&in[0], CUSEG_F32, "input"));
-    out[0] = in[0];
-    return CUSEG_OK;
-}
-
 static cuseg_status argmax_infer(const cs_node *node, const cs_shape *in, cs_shape *out,
                                  cs_param_decl *params, int *n_params) {
     (void)node;
@@ -70,7 +60,7 @@ static cuseg_status argmax_forward(const cs_step *st, const cs_io *io, cs_cpu *c
     return CUSEG_OK;
 }
 
-const cs_op_def cs_op_softmax = {"softmax", softmax_infer, 1, NULL, softmax_forward, NULL, NULL};
+const cs_op_def cs_op_softmax = {"softmax", cs_infer_same_f32, 1, NULL, softmax_forward, NULL, NULL};
 const cs_op_def cs_op_argmax = {"argmax", argmax_infer, 1, NULL, argmax_forward, NULL, NULL};
 
 cuseg_status cuseg_graph_softmax(cuseg_graph *g, const char *name, int x, int *y) {

@@ -134,17 +134,10 @@ TEST(Fusion, FoldedBatchNormRejectsNonPositiveVariance) {
     std::vector<float> var(7, 1.0f);
     var[3] = -1.0f;
     ASSERT_EQ(cuseg_graph_set_param(g, "bn.running_var", var.data(), var.size()), CUSEG_OK);
-    cuseg_model *m;
-    ASSERT_EQ(cuseg_model_create(&g, &m), CUSEG_OK);
-    cuseg_context_options opt = {"cpu", 1};
-    cuseg_context *ctx;
-    ASSERT_EQ(cuseg_context_create(&opt, &ctx), CUSEG_OK);
-    cuseg_session *s;
-    ASSERT_EQ(cuseg_session_create(m, ctx, &s), CUSEG_OK);
+    CpuSession session(&g);
+    ASSERT_TRUE(session.ok()) << cuseg_last_error();
+    cuseg_session *s = session.s;
     const int shape[1][4] = {{1, 6, 6, 5}};
     expect_error(cuseg_session_plan(s, shape, 1), CUSEG_ERR_INVALID_ARGUMENT,
                  "conv2d 'conv': batch_norm 'bn' (folded): running_var[3] + eps");
-    cuseg_session_release(s);
-    cuseg_context_release(ctx);
-    cuseg_model_release(m);
 }

@@ -173,17 +173,10 @@ TEST(BatchNorm, RejectsNegativeVarianceWhenPlanning) {
     ASSERT_EQ(cuseg_graph_output(g, y), CUSEG_OK);
     const float var[4] = {1.0f, 0.5f, -0.5f, 2.0f};
     ASSERT_EQ(cuseg_graph_set_param(g, "bn.running_var", var, 4), CUSEG_OK);
-    cuseg_model *m;
-    ASSERT_EQ(cuseg_model_create(&g, &m), CUSEG_OK);
-    cuseg_context *ctx;
-    cuseg_context_options opt = {"cpu", 1};
-    ASSERT_EQ(cuseg_context_create(&opt, &ctx), CUSEG_OK);
-    cuseg_session *s;
-    ASSERT_EQ(cuseg_session_create(m, ctx, &s), CUSEG_OK);
+    CpuSession session(&g);
+    ASSERT_TRUE(session.ok()) << cuseg_last_error();
+    cuseg_session *s = session.s;
     const int shape[1][4] = {{1, 3, 3, 4}};
     expect_error(cuseg_session_plan(s, shape, 1), CUSEG_ERR_INVALID_ARGUMENT,
                  "batch_norm 'bn': running_var[2] + eps = -0.49999 is not positive");
-    cuseg_session_release(s);
-    cuseg_context_release(ctx);
-    cuseg_model_release(m);
 }

@@ -128,13 +128,9 @@ TEST(Concat, RejectsSpatialMismatchAtPlanTime) {
     ASSERT_EQ(cuseg_graph_value_channels(g, y, &channels), CUSEG_OK);
     EXPECT_EQ(channels, 6);
     ASSERT_EQ(cuseg_graph_output(g, y), CUSEG_OK);
-    cuseg_model *m;
-    ASSERT_EQ(cuseg_model_create(&g, &m), CUSEG_OK);
-    cuseg_context *ctx;
-    cuseg_context_options opt = {"cpu", 1};
-    ASSERT_EQ(cuseg_context_create(&opt, &ctx), CUSEG_OK);
-    cuseg_session *s;
-    ASSERT_EQ(cuseg_session_create(m, ctx, &s), CUSEG_OK);
+    CpuSession session(&g);
+    ASSERT_TRUE(session.ok()) << cuseg_last_error();
+    cuseg_session *s = session.s;
     const int batch[3][4] = {{2, 8, 8, 3}, {2, 8, 8, 1}, {1, 8, 8, 2}};
     expect_error(cuseg_session_plan(s, batch, 3), CUSEG_ERR_SHAPE,
                  "input 2 vs input 0: batch and spatial sizes differ: 1x8x8x2 f32 vs 2x8x8x3 f32");
@@ -144,7 +140,4 @@ TEST(Concat, RejectsSpatialMismatchAtPlanTime) {
                  "input 1 vs input 0: batch and spatial sizes differ: 2x8x9x1 f32 vs 2x8x8x3 f32");
     const int good[3][4] = {{2, 8, 8, 3}, {2, 8, 8, 1}, {2, 8, 8, 2}};
     EXPECT_EQ(cuseg_session_plan(s, good, 3), CUSEG_OK) << cuseg_last_error();
-    cuseg_session_release(s);
-    cuseg_context_release(ctx);
-    cuseg_model_release(m);
 }

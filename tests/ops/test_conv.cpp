@@ -218,14 +218,10 @@ TEST(Conv2d, InputTooSmallIsAShapeErrorNamingTheNode) {
     cuseg_conv2d_params p = {.out_channels = 4, .kernel_h = 7, .kernel_w = 7};
     ASSERT_EQ(cuseg_graph_conv2d(g, "stem", x, &p, &y), CUSEG_OK);
     ASSERT_EQ(cuseg_graph_output(g, y), CUSEG_OK);
-    cuseg_model *m;
-    ASSERT_EQ(cuseg_model_create(&g, &m), CUSEG_OK);
-    EXPECT_EQ(g, nullptr);
-    cuseg_context_options opt = {"cpu", 1};
-    cuseg_context *ctx;
-    ASSERT_EQ(cuseg_context_create(&opt, &ctx), CUSEG_OK);
-    cuseg_session *s;
-    ASSERT_EQ(cuseg_session_create(m, ctx, &s), CUSEG_OK);
+    CpuSession session(&g);
+    ASSERT_TRUE(session.ok()) << cuseg_last_error();
+    EXPECT_EQ(g, nullptr); /* the model took the graph */
+    cuseg_session *s = session.s;
     const int shape[1][4] = {{2, 5, 9, 3}};
     expect_error(cuseg_session_plan(s, shape, 1), CUSEG_ERR_SHAPE,
                  "conv2d 'stem': input 2x5x9x3 f32: output would be 2x0x3x4 f32: input too small");
@@ -235,7 +231,4 @@ TEST(Conv2d, InputTooSmallIsAShapeErrorNamingTheNode) {
     /* The session stays usable after errors. */
     const int good[1][4] = {{1, 9, 9, 3}};
     EXPECT_EQ(cuseg_session_plan(s, good, 1), CUSEG_OK) << cuseg_last_error();
-    cuseg_session_release(s);
-    cuseg_context_release(ctx);
-    cuseg_model_release(m);
 }

@@ -58,20 +58,13 @@ void expect_plan_error(const std::function<int(cuseg_graph *, const std::vector<
         in.push_back(v);
     }
     ASSERT_EQ(cuseg_graph_output(g, build(g, in)), CUSEG_OK);
-    cuseg_model *m;
-    ASSERT_EQ(cuseg_model_create(&g, &m), CUSEG_OK);
-    cuseg_context *ctx;
-    cuseg_context_options opt = {"cpu", 1};
-    ASSERT_EQ(cuseg_context_create(&opt, &ctx), CUSEG_OK);
-    cuseg_session *s;
-    ASSERT_EQ(cuseg_session_create(m, ctx, &s), CUSEG_OK);
+    CpuSession session(&g);
+    ASSERT_TRUE(session.ok()) << cuseg_last_error();
+    cuseg_session *s = session.s;
     std::vector<int> flat;
     for (auto &d : dims) flat.insert(flat.end(), d.begin(), d.end());
     expect_error(cuseg_session_plan(s, (const int(*)[4])flat.data(), (int)dims.size()),
                  CUSEG_ERR_SHAPE, needle);
-    cuseg_session_release(s);
-    cuseg_context_release(ctx);
-    cuseg_model_release(m);
 }
 
 }  // namespace

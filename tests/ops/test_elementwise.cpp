@@ -107,18 +107,11 @@ TEST(Add, RejectsChannelMismatchAndSpatialMismatch) {
                  "add 'sum': channels differ: 4 vs 5");
     ASSERT_EQ(cuseg_graph_add(g, "sum", a, c, &y), CUSEG_OK);
     ASSERT_EQ(cuseg_graph_output(g, y), CUSEG_OK);
-    cuseg_model *m;
-    ASSERT_EQ(cuseg_model_create(&g, &m), CUSEG_OK);
-    cuseg_context *ctx;
-    cuseg_context_options opt = {"cpu", 1};
-    ASSERT_EQ(cuseg_context_create(&opt, &ctx), CUSEG_OK);
-    cuseg_session *s;
-    ASSERT_EQ(cuseg_session_create(m, ctx, &s), CUSEG_OK);
+    CpuSession session(&g);
+    ASSERT_TRUE(session.ok()) << cuseg_last_error();
+    cuseg_session *s = session.s;
     const int shapes[3][4] = {{1, 8, 8, 4}, {1, 8, 8, 5}, {1, 8, 9, 4}};
     expect_error(cuseg_session_plan(s, shapes, 3), CUSEG_ERR_SHAPE, "add 'sum'");
     EXPECT_NE(std::string(cuseg_last_error()).find("1x8x8x4 f32 vs 1x8x9x4 f32"), std::string::npos)
         << cuseg_last_error();
-    cuseg_session_release(s);
-    cuseg_context_release(ctx);
-    cuseg_model_release(m);
 }

@@ -198,21 +198,10 @@ struct GraphWithInput {
 
 /* Plans one-input graph `g` (consumed) for `dims` and returns the status. */
 cuseg_status plan_status(cuseg_graph *g, const int dims[4]) {
-    cuseg_model *m = nullptr;
-    EXPECT_EQ(cuseg_model_create(&g, &m), CUSEG_OK) << cuseg_last_error();
-    cuseg_context_options opt = {"cpu", 1};
-    cuseg_context *ctx = nullptr;
-    EXPECT_EQ(cuseg_context_create(&opt, &ctx), CUSEG_OK);
-    cuseg_session *s = nullptr;
-    EXPECT_EQ(cuseg_session_create(m, ctx, &s), CUSEG_OK);
+    CpuSession session(&g);
+    EXPECT_TRUE(session.ok()) << cuseg_last_error();
     const int shapes[1][4] = {{dims[0], dims[1], dims[2], dims[3]}};
-    cuseg_status st = cuseg_session_plan(s, shapes, 1);
-    std::string msg = cuseg_last_error();
-    cuseg_session_release(s);
-    cuseg_context_release(ctx);
-    cuseg_model_release(m);
-    if (st != CUSEG_OK && std::string(cuseg_last_error()) != msg) ADD_FAILURE() << "message lost";
-    return st;
+    return cuseg_session_plan(session.s, shapes, 1);
 }
 
 }  // namespace

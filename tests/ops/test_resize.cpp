@@ -560,13 +560,9 @@ TEST(ResizeBilinear, RejectsScaleThatEmptiesTheOutputAtPlanTime) {
     cuseg_resize_params p = scale_params(0.1, 1.0);
     ASSERT_EQ(cuseg_graph_resize_bilinear(g, "down", x, -1, &p, &y), CUSEG_OK) << cuseg_last_error();
     ASSERT_EQ(cuseg_graph_output(g, y), CUSEG_OK);
-    cuseg_model *m;
-    ASSERT_EQ(cuseg_model_create(&g, &m), CUSEG_OK);
-    cuseg_context *ctx;
-    cuseg_context_options opt = {"cpu", 1};
-    ASSERT_EQ(cuseg_context_create(&opt, &ctx), CUSEG_OK);
-    cuseg_session *s;
-    ASSERT_EQ(cuseg_session_create(m, ctx, &s), CUSEG_OK);
+    CpuSession session(&g);
+    ASSERT_TRUE(session.ok()) << cuseg_last_error();
+    cuseg_session *s = session.s;
     const int small[1][4] = {{1, 5, 5, 2}};
     expect_error(cuseg_session_plan(s, small, 1), CUSEG_ERR_SHAPE,
                  "height scale 0.1 of input size 5 gives an empty output");
@@ -574,7 +570,4 @@ TEST(ResizeBilinear, RejectsScaleThatEmptiesTheOutputAtPlanTime) {
         << cuseg_last_error();
     const int big[1][4] = {{1, 20, 5, 2}};
     EXPECT_EQ(cuseg_session_plan(s, big, 1), CUSEG_OK) << cuseg_last_error();
-    cuseg_session_release(s);
-    cuseg_context_release(ctx);
-    cuseg_model_release(m);
 }
