@@ -123,9 +123,20 @@ static void release_plan(cuseg_session *s) {
     s->planned = 0;
 }
 
+cuseg_status cs_cpu_reserve_scratch(cs_cpu *cpu, size_t bytes) {
+    if (bytes <= cpu->scratch_bytes) return CUSEG_OK;
+    void *p = aligned_alloc(64, (bytes + 63) / 64 * 64);
+    if (!p) return cs_error(CUSEG_ERR_OUT_OF_MEMORY, "cannot allocate %zu bytes of scratch", bytes);
+    free(cpu->scratch);
+    cpu->scratch = p;
+    cpu->scratch_bytes = bytes;
+    return CUSEG_OK;
+}
+
 void cuseg_session_release(cuseg_session *s) {
     if (!s) return;
     release_plan(s);
+    free(s->cpu.scratch);
     if (s->cpu.stream) dnnl_stream_destroy(s->cpu.stream);
     if (s->cpu.engine) dnnl_engine_destroy(s->cpu.engine);
     free(s->value_ptr);

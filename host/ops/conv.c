@@ -1,27 +1,309 @@
-/* STUB: replaced by the real implementation. */
+/* Convolution and transposed convolution on the CPU through oneDNN.
+ *
+ * Why oneDNN: it is the library behind PyTorch's CPU convolutions, picks its
+ * JIT kernels by the CPU's ISA at run time (AVX2, AVX-512, ...) and works on
+ * NHWC activations directly, so the default build stays portable and fast;
+ * bench/results/ has the measurements against im2col + OpenBLAS.
+ *
+ * At plan time each step builds one primitive for its concrete shapes,
+ * folds a following batch norm into the weights and bias (models.md §0.5),
+ * fuses ReLU/ReLU6 as a post-op, and reorders the weights once into the
+ * layout the chosen kernel wants. Running only sets the data pointers. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "core/status.h"
+#include "ops/cpu.h"
+#include "ops/op_math.h"
 #include "ops/ops.h"
 
-static cuseg_status stub_infer(const cs_node *n, const cs_shape *in, cs_shape *out, cs_param_decl *p, int *np) {
-    (void)n; (void)in; (void)out; (void)p; *np = 0;
-    return cs_error(CUSEG_ERR_UNSUPPORTED, "not implemented yet");
+typedef struct conv_state {
+    dnnl_primitive_t prim;
+    dnnl_memory_t src, weights, bias, dst, scratch;
+} conv_state;
+
+static int is_transposed(const cs_node *node) { return node->op == CS_OP_CONV_TRANSPOSE2D; }
+
+static cuseg_status conv_infer(const cs_node *node, const cs_shape *in, cs_shape *out,
+                               cs_param_decl *params, int *n_params) {
+    const cuseg_conv2d_params *p = &node->p.conv;
+    const int transposed = is_transposed(node);
+    CS_CHECK(cs_expect_dtype(&in[0], CUSEG_F32, "input"));
+    if (p->out_channels <= 0 || p->kernel_h <= 0 || p->kernel_w <= 0)
+        return cs_error(CUSEG_ERR_INVALID_ARGUMENT,
+                        "out_channels and kernel sizes must be > 0, got %d and %dx%d",
+                        p->out_channels, p->kernel_h, p->kernel_w);
+    if (p->stride_h <= 0 || p->stride_w <= 0 || p->dilation_h <= 0 || p->dilation_w <= 0 ||
+        p->groups <= 0)
+        return cs_error(CUSEG_ERR_INVALID_ARGUMENT,
+                        "stride %dx%d, dilation %dx%d and groups %d must be > 0", p->stride_h,
+                        p->stride_w, p->dilation_h, p->dilation_w, p->groups);
+    if (p->pad_top < 0 || p->pad_bottom < 0 || p->pad_left < 0 || p->pad_right < 0)
+        return cs_error(CUSEG_ERR_INVALID_ARGUMENT, "padding must be >= 0, got %d,%d,%d,%d",
+                        p->pad_top, p->pad_bottom, p->pad_left, p->pad_right);
+    if (in[0].c % p->groups || p->out_channels % p->groups)
+        return cs_error(CUSEG_ERR_SHAPE,
+                        "groups (%d) must divide the input channels (%d) and out_channels (%d)",
+                        p->groups, in[0].c, p->out_channels);
+    if (!transposed && (p->output_padding_h || p->output_padding_w))
+        return cs_error(CUSEG_ERR_INVALID_ARGUMENT, "output_padding is for transposed convolutions");
+    if (transposed &&
+        (p->output_padding_h < 0 || p->output_padding_w < 0 ||
+         (p->output_padding_h >= p->stride_h && p->output_padding_h >= p->dilation_h) ||
+         (p->output_padding_w >= p->stride_w && p->output_padding_w >= p->dilation_w)))
+        return cs_error(CUSEG_ERR_INVALID_ARGUMENT,
+                        "output_padding %dx%d must be >= 0 and smaller than stride or dilation",
+                        p->output_padding_h, p->output_padding_w);
+
+    out[0] = in[0];
+    out[0].c = p->out_channels;
+    if (transposed) {
+        out[0].h = cs_conv_transpose_out_size(in[0].h, p->kernel_h, p->stride_h, p->pad_top,
+                                              p->pad_bottom, p->dilation_h, p->output_padding_h);
+        out[0].w = cs_conv_transpose_out_size(in[0].w, p->kernel_w, p->stride_w, p->pad_left,
+                                              p->pad_right, p->dilation_w, p->output_padding_w);
+    } else {
+        out[0].h = cs_conv_out_size(in[0].h, p->kernel_h, p->stride_h, p->pad_top, p->pad_bottom,
+                                    p->dilation_h);
+        out[0].w = cs_conv_out_size(in[0].w, p->kernel_w, p->stride_w, p->pad_left, p->pad_right,
+                                    p->dilation_w);
+    }
+    if (params) {
+        /* PyTorch layouts: Conv2d [out, in/g, kh, kw]; ConvTranspose2d [in, out/g, kh, kw]. */
+        const int a = transposed ? in[0].c : p->out_channels;
+        const int b = transposed ? p->out_channels / p->groups : in[0].c / p->groups;
+        params[0] = (cs_param_decl){"weight", {a, b, p->kernel_h, p->kernel_w}, 4, 0.0f};
+        params[1] = (cs_param_decl){"bias", {p->out_channels}, 1, 0.0f};
+        *n_params = p->has_bias ? 2 : 1;
+    }
+    return CUSEG_OK;
 }
-static cuseg_status stub_forward(const cs_step *s, const cs_io *io, cs_cpu *c) { (void)s; (void)io; (void)c; return CUSEG_ERR_UNSUPPORTED; }
-const cs_op_def cs_op_conv2d = {"conv2d", stub_infer, 1, NULL, stub_forward, NULL, NULL};
-const cs_op_def cs_op_conv_transpose2d = {"conv_transpose2d", stub_infer, 1, NULL, stub_forward, NULL, NULL};
-cuseg_status cuseg_graph_conv2d(cuseg_graph *g, const char *name, int x, const cuseg_conv2d_params *p, int *y) {
-    (void)g;
-    (void)name;
-    (void)x;
-    (void)p;
-    (void)y;
-    return cs_error(CUSEG_ERR_UNSUPPORTED, "not implemented yet");
+
+static cuseg_status dnnl_check(dnnl_status_t s, const cs_step *st, const char *what) {
+    if (s == dnnl_success) return CUSEG_OK;
+    char in[CS_SHAPE_STR_SIZE], out[CS_SHAPE_STR_SIZE];
+    return cs_error(s == dnnl_out_of_memory ? CUSEG_ERR_OUT_OF_MEMORY : CUSEG_ERR_UNSUPPORTED,
+                    "oneDNN %s failed (status %d) for input %s -> output %s", what, (int)s,
+                    cs_shape_str(&st->in_shape[0], in, sizeof in),
+                    cs_shape_str(&st->out_shape[0], out, sizeof out));
 }
-cuseg_status cuseg_graph_conv_transpose2d(cuseg_graph *g, const char *name, int x, const cuseg_conv2d_params *p, int *y) {
-    (void)g;
-    (void)name;
-    (void)x;
-    (void)p;
-    (void)y;
-    return cs_error(CUSEG_ERR_UNSUPPORTED, "not implemented yet");
+
+/* Weights and bias with a following batch norm folded in (models.md §0.5):
+ * W' = W * s and b' = (b - mean) * s + beta per output channel, with
+ * s = gamma / sqrt(var + eps), computed in double. */
+static cuseg_status folded_params(const cs_step *st, const cuseg_graph *g, float **weights,
+                                  float **bias) {
+    const cs_node *node = st->node;
+    const cuseg_conv2d_params *p = &node->p.conv;
+    const cs_param *w = cs_node_param(g, node, 0);
+    const int O = p->out_channels, G = p->groups;
+    *weights = NULL;
+    *bias = NULL;
+    CS_CHECK(cs_alloc((void **)weights, w->count * sizeof(float), "folded weights"));
+    if (cs_alloc((void **)bias, (size_t)O * sizeof(float), "folded bias")) {
+        free(*weights);
+        return CUSEG_ERR_OUT_OF_MEMORY;
+    }
+    memcpy(*weights, w->data, w->count * sizeof(float));
+    for (int o = 0; o < O; ++o) (*bias)[o] = p->has_bias ? cs_node_param(g, node, 1)->data[o] : 0.0f;
+    if (!st->bn) return CUSEG_OK;
+
+    const float *gamma = cs_node_param(g, st->bn, 0)->data, *beta = cs_node_param(g, st->bn, 1)->data;
+    const float *mean = cs_node_param(g, st->bn, 2)->data, *var = cs_node_param(g, st->bn, 3)->data;
+    const double eps = st->bn->p.bn.eps;
+    const size_t khw = (size_t)p->kernel_h * p->kernel_w;
+    for (int o = 0; o < O; ++o) {
+        const double s = gamma[o] / sqrt((double)var[o] + eps);
+        (*bias)[o] = (float)(((double)(*bias)[o] - mean[o]) * s + beta[o]);
+        if (!is_transposed(node)) {
+            float *row = *weights + (size_t)o * (w->count / (size_t)O);
+            for (size_t k = 0; k < w->count / (size_t)O; ++k) row[k] = (float)(row[k] * s);
+        } else {
+            /* [in, out/g, kh, kw]: output channel o = group * (O/G) + j. */
+            const int per = O / G, j = o % per, grp = o / per, in_per = w->dims[0] / G;
+            for (int i = grp * in_per; i < (grp + 1) * in_per; ++i) {
+                float *k = *weights + ((size_t)i * per + j) * khw;
+                for (size_t t = 0; t < khw; ++t) k[t] = (float)(k[t] * s);
+            }
+        }
+    }
+    return CUSEG_OK;
+}
+
+static void conv_release(void *state) {
+    conv_state *s = state;
+    if (!s) return;
+    if (s->prim) dnnl_primitive_destroy(s->prim);
+    if (s->src) dnnl_memory_destroy(s->src);
+    if (s->weights) dnnl_memory_destroy(s->weights);
+    if (s->bias) dnnl_memory_destroy(s->bias);
+    if (s->dst) dnnl_memory_destroy(s->dst);
+    if (s->scratch) dnnl_memory_destroy(s->scratch);
+    free(s);
+}
+
+/* Reorders plain PyTorch-layout weights into the layout the primitive chose. */
+static cuseg_status reorder_weights(const cs_step *st, cs_cpu *cpu, const dnnl_memory_desc_t *user_md,
+                                    float *user, dnnl_memory_t dst) {
+    dnnl_memory_t src = NULL;
+    dnnl_primitive_desc_t rpd = NULL;
+    dnnl_primitive_t r = NULL;
+    const dnnl_memory_desc_t *dst_md;
+    cuseg_status status = dnnl_check(dnnl_memory_create(&src, user_md, cpu->engine, user), st,
+                                     "weights memory");
+    if (status == CUSEG_OK) dnnl_memory_get_memory_desc(dst, &dst_md);
+    if (status == CUSEG_OK)
+        status = dnnl_check(
+            dnnl_reorder_primitive_desc_create(&rpd, user_md, cpu->engine, dst_md, cpu->engine, NULL),
+            st, "weights reorder");
+    if (status == CUSEG_OK) status = dnnl_check(dnnl_primitive_create(&r, rpd), st, "weights reorder");
+    if (status == CUSEG_OK) {
+        dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, dst}};
+        status = dnnl_check(dnnl_primitive_execute(r, cpu->stream, 2, args), st, "weights reorder");
+        if (status == CUSEG_OK) status = dnnl_check(dnnl_stream_wait(cpu->stream), st, "weights reorder");
+    }
+    if (r) dnnl_primitive_destroy(r);
+    if (rpd) dnnl_primitive_desc_destroy(rpd);
+    if (src) dnnl_memory_destroy(src);
+    return status;
+}
+
+static cuseg_status conv_prepare(cs_step *st, const cuseg_graph *g, cs_cpu *cpu) {
+    const cuseg_conv2d_params *p = &st->node->p.conv;
+    const int transposed = is_transposed(st->node);
+    const cs_shape *x = &st->in_shape[0], *y = &st->out_shape[0];
+    const int G = p->groups, O = p->out_channels, C = x->c;
+
+    dnnl_memory_desc_t src_md, dst_md, bias_md, wei_any, wei_user;
+    dnnl_dims_t src_dims = {x->n, C, x->h, x->w}, dst_dims = {y->n, O, y->h, y->w};
+    dnnl_dims_t bias_dims = {O};
+    /* oneDNN's logical weight dims are [g,] out, in, kh, kw for both kinds. */
+    dnnl_dims_t wei_dims = {G, O / G, C / G, p->kernel_h, p->kernel_w};
+    dnnl_dims_t wei_dims_1 = {O, C, p->kernel_h, p->kernel_w};
+    const int wnd = G > 1 ? 5 : 4;
+    const dnnl_format_tag_t wtag = transposed ? (G > 1 ? dnnl_giohw : dnnl_iohw)
+                                              : (G > 1 ? dnnl_goihw : dnnl_oihw);
+    dnnl_dims_t strides = {p->stride_h, p->stride_w};
+    dnnl_dims_t dilates = {p->dilation_h - 1, p->dilation_w - 1};
+    dnnl_dims_t pad_l = {p->pad_top, p->pad_left};
+    /* output_padding extends the far side: oneDNN expresses it as less padding. */
+    dnnl_dims_t pad_r = {p->pad_bottom - p->output_padding_h, p->pad_right - p->output_padding_w};
+
+    dnnl_memory_desc_init_by_tag(&src_md, 4, src_dims, dnnl_f32, dnnl_nhwc);
+    dnnl_memory_desc_init_by_tag(&dst_md, 4, dst_dims, dnnl_f32, dnnl_nhwc);
+    dnnl_memory_desc_init_by_tag(&bias_md, 1, bias_dims, dnnl_f32, dnnl_x);
+    dnnl_memory_desc_init_by_tag(&wei_any, wnd, G > 1 ? wei_dims : wei_dims_1, dnnl_f32,
+                                 dnnl_format_tag_any);
+    dnnl_memory_desc_init_by_tag(&wei_user, wnd, G > 1 ? wei_dims : wei_dims_1, dnnl_f32, wtag);
+
+    conv_state *s;
+    CS_CHECK(cs_calloc((void **)&s, sizeof *s, "convolution state"));
+    float *weights = NULL, *bias = NULL;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_post_ops_t post = NULL;
+    dnnl_primitive_desc_t pd = NULL;
+    cuseg_status status = folded_params(st, g, &weights, &bias);
+#define TRY_DNNL(call, what)                                                                       \
+    do {                                                                                           \
+        if (status == CUSEG_OK) status = dnnl_check((call), st, what);                             \
+    } while (0)
+    TRY_DNNL(dnnl_primitive_attr_create(&attr), "attributes");
+    TRY_DNNL(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), "attributes");
+    if (st->act != CS_ACT_NONE) {
+        TRY_DNNL(dnnl_post_ops_create(&post), "post-ops");
+        if (st->act == CS_ACT_RELU)
+            TRY_DNNL(dnnl_post_ops_append_eltwise(post, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f), "relu");
+        else
+            TRY_DNNL(dnnl_post_ops_append_eltwise(post, 1.0f, dnnl_eltwise_clip, 0.0f, 6.0f), "relu6");
+        TRY_DNNL(dnnl_primitive_attr_set_post_ops(attr, post), "post-ops");
+    }
+    if (!transposed) {
+        dnnl_convolution_desc_t d;
+        TRY_DNNL(dnnl_dilated_convolution_forward_desc_init(
+                     &d, dnnl_forward_inference, dnnl_convolution_direct, &src_md, &wei_any,
+                     &bias_md, &dst_md, strides, dilates, pad_l, pad_r),
+                 "convolution descriptor");
+        TRY_DNNL(dnnl_primitive_desc_create(&pd, &d, attr, cpu->engine, NULL), "convolution");
+    } else {
+        dnnl_deconvolution_desc_t d;
+        TRY_DNNL(dnnl_dilated_deconvolution_forward_desc_init(
+                     &d, dnnl_forward_inference, dnnl_deconvolution_direct, &src_md, &wei_any,
+                     &bias_md, &dst_md, strides, dilates, pad_l, pad_r),
+                 "transposed convolution descriptor");
+        TRY_DNNL(dnnl_primitive_desc_create(&pd, &d, attr, cpu->engine, NULL),
+                 "transposed convolution");
+    }
+    if (status == CUSEG_OK) {
+        const dnnl_memory_desc_t *wmd = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+        const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+        TRY_DNNL(dnnl_memory_create(&s->weights, wmd, cpu->engine, DNNL_MEMORY_ALLOCATE), "weights");
+        TRY_DNNL(dnnl_memory_create(&s->bias, &bias_md, cpu->engine, DNNL_MEMORY_ALLOCATE), "bias");
+        TRY_DNNL(dnnl_memory_create(&s->src, &src_md, cpu->engine, DNNL_MEMORY_NONE), "source");
+        TRY_DNNL(dnnl_memory_create(&s->dst, &dst_md, cpu->engine, DNNL_MEMORY_NONE), "destination");
+        if (status == CUSEG_OK) status = cs_cpu_reserve_scratch(cpu, dnnl_memory_desc_get_size(smd));
+        TRY_DNNL(dnnl_memory_create(&s->scratch, smd, cpu->engine, DNNL_MEMORY_NONE), "scratchpad");
+        if (status == CUSEG_OK) status = reorder_weights(st, cpu, &wei_user, weights, s->weights);
+        if (status == CUSEG_OK) {
+            void *b;
+            dnnl_memory_get_data_handle(s->bias, &b);
+            memcpy(b, bias, (size_t)O * sizeof(float));
+        }
+        TRY_DNNL(dnnl_primitive_create(&s->prim, pd), "primitive");
+    }
+#undef TRY_DNNL
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    if (post) dnnl_post_ops_destroy(post);
+    if (attr) dnnl_primitive_attr_destroy(attr);
+    free(weights);
+    free(bias);
+    if (status != CUSEG_OK) {
+        conv_release(s);
+        return status;
+    }
+    st->state = s;
+    return CUSEG_OK;
+}
+
+static cuseg_status conv_forward(const cs_step *st, const cs_io *io, cs_cpu *cpu) {
+    conv_state *s = st->state;
+    dnnl_memory_set_data_handle(s->src, (void *)io->in[0]);
+    dnnl_memory_set_data_handle(s->dst, io->out[0]);
+    dnnl_memory_set_data_handle(s->scratch, cpu->scratch);
+    dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, s->src},
+                               {DNNL_ARG_WEIGHTS, s->weights},
+                               {DNNL_ARG_BIAS, s->bias},
+                               {DNNL_ARG_DST, s->dst},
+                               {DNNL_ARG_SCRATCHPAD, s->scratch}};
+    CS_CHECK(dnnl_check(dnnl_primitive_execute(s->prim, cpu->stream, 5, args), st, "execution"));
+    return dnnl_check(dnnl_stream_wait(cpu->stream), st, "execution");
+}
+
+const cs_op_def cs_op_conv2d = {"conv2d", conv_infer, 1, conv_prepare, conv_forward, conv_release,
+                                NULL};
+const cs_op_def cs_op_conv_transpose2d = {"conv_transpose2d", conv_infer, 1, conv_prepare,
+                                          conv_forward, conv_release, NULL};
+
+/* Zero stride, dilation and groups mean 1. */
+static cuseg_status add_conv(cuseg_graph *g, cs_op_id op, const char *name, int x,
+                             const cuseg_conv2d_params *p, int *y) {
+    CS_CHECK_ARG(p && y, "%s '%s': params or output pointer is NULL", cs_op(op)->name,
+                 name ? name : "(null)");
+    cs_op_params q = {.conv = *p};
+    if (!q.conv.stride_h) q.conv.stride_h = 1;
+    if (!q.conv.stride_w) q.conv.stride_w = 1;
+    if (!q.conv.dilation_h) q.conv.dilation_h = 1;
+    if (!q.conv.dilation_w) q.conv.dilation_w = 1;
+    if (!q.conv.groups) q.conv.groups = 1;
+    return cs_graph_add_node(g, op, name, &x, 1, &q, y);
+}
+
+cuseg_status cuseg_graph_conv2d(cuseg_graph *g, const char *name, int x,
+                                const cuseg_conv2d_params *p, int *y) {
+    return add_conv(g, CS_OP_CONV2D, name, x, p, y);
+}
+
+cuseg_status cuseg_graph_conv_transpose2d(cuseg_graph *g, const char *name, int x,
+                                          const cuseg_conv2d_params *p, int *y) {
+    return add_conv(g, CS_OP_CONV_TRANSPOSE2D, name, x, p, y);
 }

@@ -1,14 +1,25 @@
-/* The CPU backend of one session: thread count and the oneDNN engine and
- * stream its convolutions run on. Owned by the session, used by one thread. */
+/* The CPU backend of one session: thread count, the oneDNN engine and stream
+ * its convolutions run on, and one scratch buffer shared by every step
+ * (sized while planning, so running allocates nothing). Owned by the
+ * session, used by one thread at a time. */
 #ifndef CS_CPU_H
 #define CS_CPU_H
 
+#include <stddef.h>
+
 #include <oneapi/dnnl/dnnl.h>
+
+#include "cuseg.h"
 
 struct cs_cpu {
     int n_threads;
     dnnl_engine_t engine;
     dnnl_stream_t stream;
+    void *scratch;
+    size_t scratch_bytes;
 };
+
+/* Grows the shared scratch buffer to at least `bytes` (prepare time only). */
+cuseg_status cs_cpu_reserve_scratch(struct cs_cpu *cpu, size_t bytes);
 
 #endif
