@@ -22,8 +22,10 @@
 #include "conv_layers.h"
 #include "cpu_peak.h"
 
-/* OpenBLAS extension (declared by OpenBLAS's cblas.h, not by every cblas.h). */
+/* OpenBLAS extensions (declared by OpenBLAS's cblas.h, not by every cblas.h). */
 void openblas_set_num_threads(int num_threads);
+char *openblas_get_corename(void);
+char *openblas_get_config(void);
 
 typedef struct candidate {
     conv_layer l;
@@ -206,12 +208,15 @@ int main(int argc, char **argv) {
     memset(&peak, 0, sizeof peak);
     if (!o.no_peak) cpu_peak_measure(o.threads, o.peak_time, o.quick ? 1 : 3, &peak);
     if (o.json) {
+        printf("{\"kind\":\"openblas\",\"config\":\"%s\",\"core\":\"%s\"}\n", openblas_get_config(),
+               openblas_get_corename());
         if (!o.no_peak)
             printf("{\"kind\":\"peak\",\"threads\":%d,\"isa\":\"%s\",\"peak_1t\":%.2f,\"peak_nt\":%.2f}\n",
                    o.threads, peak.peak_isa, peak.peak_1t, peak.peak_nt);
     } else {
         printf("Candidate (benchmark only): OpenBLAS im2col + sgemm, NHWC fp32, batch 1, %d thread%s%s\n\n",
                o.threads, o.threads == 1 ? "" : "s", o.quick ? " (quick)" : "");
+        printf("OpenBLAS: %s; kernels for core: %s\n\n", openblas_get_config(), openblas_get_corename());
         if (!o.no_peak) printf("fp32 FMA peak (measured): %.1f GFLOP/s (%s)\n\n", peak.peak_nt, peak.peak_isa);
         printf("| layer | shape | median ms | runs | GFLOP/s | %% of peak | im2col share |\n");
         printf("|---|---|---:|---:|---:|---:|---:|\n");
