@@ -185,16 +185,22 @@ int main(int argc, char **argv) {
         if (status) break;
         char d[96];
         conv_describe(&l, d, sizeof d);
+        /* Without a measured peak the fraction is unknown: null / "-". */
         const double frac = peak.peak_nt > 0 ? res.gflops / peak.peak_nt : 0;
+        char frac_json[32] = "null", frac_pct[32] = "-";
+        if (peak.peak_nt > 0) {
+            snprintf(frac_json, sizeof frac_json, "%.4f", frac);
+            snprintf(frac_pct, sizeof frac_pct, "%.1f%%", 100 * frac);
+        }
         if (o.json)
             printf("{\"kind\":\"conv\",\"impl\":\"cuseg\",\"layer\":\"%s\",\"shape\":\"%s\",\"threads\":%d,"
                    "\"gflop\":%.4f,\"median_ms\":%.4f,\"min_ms\":%.4f,\"reps\":%d,\"gflops\":%.2f,"
-                   "\"peak_frac\":%.4f,\"check_err\":%.3g}\n",
+                   "\"peak_frac\":%s,\"check_err\":%.3g}\n",
                    l.id, d, o.threads, 2e-9 * conv_macs(&l), res.median_s * 1e3, res.min_s * 1e3, res.reps,
-                   res.gflops, frac, res.check_err);
+                   res.gflops, frac_json, res.check_err);
         else
-            printf("| %s | %s | %.3f | %.3f | %.3f | %d | %.1f | %.1f%% |\n", l.id, d, 2e-9 * conv_macs(&l),
-                   res.median_s * 1e3, res.min_s * 1e3, res.reps, res.gflops, 100 * frac);
+            printf("| %s | %s | %.3f | %.3f | %.3f | %d | %.1f | %s |\n", l.id, d, 2e-9 * conv_macs(&l),
+                   res.median_s * 1e3, res.min_s * 1e3, res.reps, res.gflops, frac_pct);
         fflush(stdout);
     }
     return status;

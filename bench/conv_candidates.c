@@ -231,15 +231,20 @@ int main(int argc, char **argv) {
         char d[96];
         conv_describe(&l, d, sizeof d);
         const double gflops = 2.0 * conv_macs(&l) / median_s * 1e-9;
-        const double frac = peak.peak_nt > 0 ? gflops / peak.peak_nt : 0;
+        /* Without a measured peak the fraction is unknown: null / "-". */
+        char frac_json[32] = "null", frac_pct[32] = "-";
+        if (peak.peak_nt > 0) {
+            snprintf(frac_json, sizeof frac_json, "%.4f", gflops / peak.peak_nt);
+            snprintf(frac_pct, sizeof frac_pct, "%.1f%%", 100 * gflops / peak.peak_nt);
+        }
         if (o.json)
             printf("{\"kind\":\"conv\",\"impl\":\"openblas_im2col\",\"layer\":\"%s\",\"shape\":\"%s\","
-                   "\"threads\":%d,\"median_ms\":%.4f,\"reps\":%d,\"gflops\":%.2f,\"peak_frac\":%.4f,"
+                   "\"threads\":%d,\"median_ms\":%.4f,\"reps\":%d,\"gflops\":%.2f,\"peak_frac\":%s,"
                    "\"im2col_frac\":%.4f,\"check_err\":%.3g}\n",
-                   l.id, d, o.threads, median_s * 1e3, reps, gflops, frac, frac_i, err);
+                   l.id, d, o.threads, median_s * 1e3, reps, gflops, frac_json, frac_i, err);
         else
-            printf("| %s | %s | %.3f | %d | %.1f | %.1f%% | %.0f%% |\n", l.id, d, median_s * 1e3, reps, gflops,
-                   100 * frac, 100 * frac_i);
+            printf("| %s | %s | %.3f | %d | %.1f | %s | %.0f%% |\n", l.id, d, median_s * 1e3, reps, gflops,
+                   frac_pct, 100 * frac_i);
         fflush(stdout);
     }
     return 0;

@@ -75,7 +75,7 @@ for r in cuseg:
         continue
     t = tl.get(r["layer"], {})
     best = max(t.values()) if t else float("nan")
-    row = (f"| {r['layer']} | {r['shape']} | {r['gflops']:.1f} | {100 * r['peak_frac']:.1f}% | "
+    row = (f"| {r['layer']} | {r['shape']} | {r['gflops']:.1f} | " + (f"{100 * r['peak_frac']:.1f}%" if r["peak_frac"] is not None else "-") + " | "
            f"{t.get('nchw', float('nan')):.1f} | {t.get('channels_last', float('nan')):.1f} | {best:.1f} | "
            f"{r['gflops'] / best:.2f} |")
     if cb:
