@@ -10,6 +10,7 @@
  * fuses ReLU/ReLU6 as a post-op, and reorders the weights once into the
  * layout the chosen kernel wants. Running only sets the data pointers. */
 #include <math.h>
+#include <xmmintrin.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,6 +22,9 @@
 typedef struct conv_state {
     dnnl_primitive_t prim;
     dnnl_memory_t src, weights, bias, dst, scratch;
+    /* Depthwise path (groups == in == out channels): weights [kh][kw][C] and
+     * bias, BN folded. */
+    float *dw_weights, *dw_bias;
 } conv_state;
 
 static int is_transposed(const cs_node *node) { return node->op == CS_OP_CONV_TRANSPOSE2D; }
@@ -149,6 +153,8 @@ static void conv_release(void *state) {
     if (s->bias) dnnl_memory_destroy(s->bias);
     if (s->dst) dnnl_memory_destroy(s->dst);
     if (s->scratch) dnnl_memory_destroy(s->scratch);
+    free(s->dw_weights);
+    free(s->dw_bias);
     free(s);
 }
 
@@ -176,6 +182,259 @@ static cuseg_status reorder_weights(const cs_step *st, cs_cpu *cpu, const dnnl_m
     if (rpd) dnnl_primitive_desc_destroy(rpd);
     if (src) dnnl_memory_destroy(src);
     return status;
+}
+
+
+/* Depthwise convolution (one filter per channel) is memory-bound: 9 FMAs per
+ * output for a 3x3. oneDNN 2.6's NHWC depthwise kernel ran at 0.56-0.87x of
+ * PyTorch's (oneDNN 3.x) in bench/results/2026-11-25-cpu-conv.md, so cuseg
+ * runs its own: per output pixel, 16-channel blocks accumulate in registers
+ * over the kernel taps. target_clones compiles AVX-512, AVX2 and baseline
+ * versions and picks one at load time, keeping the build portable. */
+#define DW_BLOCK 16
+
+/* GCC vector extensions: one 16-float vector is a zmm register in the
+ * AVX-512 clone, two ymm in the AVX2 one, four xmm in the baseline. */
+typedef float dw_vec __attribute__((vector_size(DW_BLOCK * sizeof(float))));
+typedef int dw_ivec __attribute__((vector_size(DW_BLOCK * sizeof(int))));
+
+/* Macros rather than functions: a function taking or returning a vector
+ * type compiled outside the AVX-512 clone would change the ABI. */
+#define DW_LOAD(p)                                                                                 \
+    __extension__({                                                                                \
+        dw_vec v_;                                                                                 \
+        memcpy(&v_, (p), sizeof v_);                                                               \
+        v_;                                                                                        \
+    })
+#define DW_SELECT(mask, a, b) ((dw_vec)(((dw_ivec)(a) & (mask)) | ((dw_ivec)(b) & ~(mask))))
+/* Streaming (non-temporal) stores for large outputs: the output then does
+ * not evict the input from the L3 cache, which is what decides the speed of
+ * this memory-bound op once input + output exceed the cache (measured: 0.55
+ * -> 0.41 ms on bench layer d). SSE stores exist on every x86-64, so every
+ * clone can use them; the destination is 16-byte aligned (64-byte arena, C a
+ * multiple of 16 on this path). */
+#define DW_STORE(dst, v, stream)                                                                   \
+    do {                                                                                           \
+        if (stream) {                                                                              \
+            float tmp_[DW_BLOCK] __attribute__((aligned(64)));                                     \
+            memcpy(tmp_, &(v), sizeof tmp_);                                                       \
+            for (int k_ = 0; k_ < DW_BLOCK; k_ += 4)                                               \
+                _mm_stream_ps((dst) + k_, _mm_load_ps(tmp_ + k_));                                 \
+        } else {                                                                                   \
+            memcpy((dst), &(v), sizeof(v));                                                        \
+        }                                                                                          \
+    } while (0)
+
+static inline float dw_activate(float v, cs_act act) {
+    return act == CS_ACT_RELU ? cs_relu(v) : act == CS_ACT_RELU6 ? cs_relu6(v) : v;
+}
+
+/* Geometry of one output row, copied into locals so that the stores (memcpy
+ * may alias anything) do not force reloads in the inner loops. */
+typedef struct dw_geom {
+    int H, W, C, kh, kw, sw, dw, pl, ih0, dh;
+} dw_geom;
+
+/* Output pixel ow, channels [c0, c0 + nb*16): nb independent accumulator
+ * chains hide the FMA latency (one chain of 9 dependent FMAs per pixel was
+ * latency-bound at ~2x the memory time). Inlined with constant nb. */
+__attribute__((always_inline)) static inline void dw_blocks(const float *x, float *out,
+                                                            const float *w, const float *b,
+                                                            const dw_geom *g, int ow, int c0,
+                                                            int nb, cs_act act) {
+    const dw_vec zero = {0}, six = zero + 6.0f;
+    dw_vec a[8];
+#pragma GCC unroll 8
+    for (int q = 0; q < nb; ++q) a[q] = DW_LOAD(b + c0 + q * DW_BLOCK);
+    for (int i = 0; i < g->kh; ++i) {
+        const int ih = g->ih0 + i * g->dh;
+        if (ih < 0 || ih >= g->H) continue;
+        for (int j = 0; j < g->kw; ++j) {
+            const int iw = ow * g->sw - g->pl + j * g->dw;
+            if (iw < 0 || iw >= g->W) continue;
+            const float *xp = x + ((size_t)ih * g->W + iw) * g->C + c0;
+            const float *wp = w + ((size_t)i * g->kw + j) * g->C + c0;
+#pragma GCC unroll 8
+            for (int q = 0; q < nb; ++q)
+                a[q] += DW_LOAD(xp + q * DW_BLOCK) * DW_LOAD(wp + q * DW_BLOCK);
+        }
+    }
+#pragma GCC unroll 8
+    for (int q = 0; q < nb; ++q) {
+        if (act != CS_ACT_NONE) a[q] = DW_SELECT(a[q] > zero, a[q], zero);
+        if (act == CS_ACT_RELU6) a[q] = DW_SELECT(a[q] < six, a[q], six);
+        memcpy(out + c0 + q * DW_BLOCK, &a[q], sizeof a[q]);
+    }
+}
+
+/* Interior pixels [ow0, ow0 + 8) of channel block c0, every tap inside the
+ * image: the 8 pixels are 8 independent FMA chains and each weight vector is
+ * loaded once for all of them (about one load per FMA instead of two). */
+__attribute__((always_inline)) static inline void dw_tile8(const float *x, float *out,
+                                                           const float *w, const float *b,
+                                                           const dw_geom *g, int ow0, int c0,
+                                                           cs_act act, int stream) {
+    const dw_vec zero = {0}, six = zero + 6.0f;
+    dw_vec a[8];
+    const dw_vec bias = DW_LOAD(b + c0);
+#pragma GCC unroll 8
+    for (int t = 0; t < 8; ++t) a[t] = bias;
+    for (int i = 0; i < g->kh; ++i) {
+        const int ih = g->ih0 + i * g->dh;
+        if (ih < 0 || ih >= g->H) continue;
+        const float *xr = x + (size_t)ih * g->W * g->C + c0;
+        for (int j = 0; j < g->kw; ++j) {
+            const dw_vec wv = DW_LOAD(w + ((size_t)i * g->kw + j) * g->C + c0);
+            const float *xp = xr + (size_t)(ow0 * g->sw - g->pl + j * g->dw) * g->C;
+            const size_t step = (size_t)g->sw * g->C;
+#pragma GCC unroll 8
+            for (int t = 0; t < 8; ++t) a[t] += DW_LOAD(xp + t * step) * wv;
+        }
+    }
+#pragma GCC unroll 8
+    for (int t = 0; t < 8; ++t) {
+        if (act != CS_ACT_NONE) a[t] = DW_SELECT(a[t] > zero, a[t], zero);
+        if (act == CS_ACT_RELU6) a[t] = DW_SELECT(a[t] < six, a[t], six);
+        DW_STORE(out + (size_t)(ow0 + t) * g->C + c0, a[t], stream);
+    }
+}
+
+/* The common 3-wide, stride-1, dilation-1 case of dw_tile8: each input
+ * vector of a kernel row is loaded once and feeds up to three outputs (10
+ * loads per 24 FMAs instead of 24). */
+__attribute__((always_inline)) static inline void dw_tile8_k3(const float *x, float *out,
+                                                              const float *w, const float *b,
+                                                              const dw_geom *g, int ow0, int c0,
+                                                              cs_act act, int stream) {
+    const dw_vec zero = {0}, six = zero + 6.0f;
+    const size_t C = (size_t)g->C;
+    dw_vec a[8];
+    const dw_vec bias = DW_LOAD(b + c0);
+#pragma GCC unroll 8
+    for (int t = 0; t < 8; ++t) a[t] = bias;
+    for (int i = 0; i < g->kh; ++i) {
+        const int ih = g->ih0 + i * g->dh;
+        if (ih < 0 || ih >= g->H) continue;
+        const float *wp = w + (size_t)i * 3 * C + c0;
+        const dw_vec w0 = DW_LOAD(wp), w1 = DW_LOAD(wp + C), w2 = DW_LOAD(wp + 2 * C);
+        /* Sliding window along the row: one new input vector per output. */
+        const float *q = x + ((size_t)ih * g->W + (size_t)(ow0 - g->pl)) * C + c0;
+        dw_vec x0 = DW_LOAD(q), x1 = DW_LOAD(q + C);
+        q += 2 * C;
+#pragma GCC unroll 8
+        for (int t = 0; t < 8; ++t) {
+            const dw_vec x2 = DW_LOAD(q);
+            q += C;
+            a[t] += x0 * w0;
+            a[t] += x1 * w1;
+            a[t] += x2 * w2;
+            x0 = x1;
+            x1 = x2;
+        }
+    }
+#pragma GCC unroll 8
+    for (int t = 0; t < 8; ++t) {
+        if (act != CS_ACT_NONE) a[t] = DW_SELECT(a[t] > zero, a[t], zero);
+        if (act == CS_ACT_RELU6) a[t] = DW_SELECT(a[t] < six, a[t], six);
+        DW_STORE(out + (size_t)(ow0 + t) * C + c0, a[t], stream);
+    }
+}
+
+/* One pixel anywhere (borders, leftovers): all full channel blocks, eight
+ * at a time so that eight FMA chains run side by side. */
+__attribute__((always_inline)) static inline void dw_pixel(const float *x, float *y,
+                                                           const float *w, const float *b,
+                                                           const dw_geom *g, int ow, cs_act act) {
+    float *out = y + (size_t)ow * g->C;
+    int c0 = 0;
+    for (; c0 + 8 * DW_BLOCK <= g->C; c0 += 8 * DW_BLOCK) dw_blocks(x, out, w, b, g, ow, c0, 8, act);
+    for (; c0 + 2 * DW_BLOCK <= g->C; c0 += 2 * DW_BLOCK) dw_blocks(x, out, w, b, g, ow, c0, 2, act);
+    for (; c0 + DW_BLOCK <= g->C; c0 += DW_BLOCK) dw_blocks(x, out, w, b, g, ow, c0, 1, act);
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default"))) static void
+dw_row(const float *x, float *y, const float *w, const float *b, const cuseg_conv2d_params *p,
+       int H, int W, int C, int Wo, int oh, cs_act act, int stream) {
+    const dw_geom g = {H, W, C, p->kernel_h, p->kernel_w, p->stride_w, p->dilation_w,
+                       p->pad_left, oh * p->stride_h - p->pad_top, p->dilation_h};
+    /* Output columns whose taps all fall inside the image. */
+    int in_lo = (g.pl + g.sw - 1) / g.sw;
+    int in_hi = (W - 1 + g.pl - (g.kw - 1) * g.dw) / g.sw + 1; /* exclusive */
+    if (W - 1 + g.pl - (g.kw - 1) * g.dw < 0) in_hi = 0;
+    if (in_hi > Wo) in_hi = Wo;
+    if (in_lo > in_hi) in_lo = in_hi;
+    const int full = C / DW_BLOCK * DW_BLOCK;
+    const int tiles_end = in_lo + (in_hi - in_lo) / 8 * 8;
+    for (int ow = 0; ow < in_lo; ++ow) dw_pixel(x, y, w, b, &g, ow, act);
+    /* Tile outer, channels inner: a tile's input lines (8 pixels x kh rows)
+     * stay in L1 across channel blocks; the other order revisits the whole
+     * row per block at a power-of-two stride that thrashes L1 sets. */
+    const int k3 = g.kw == 3 && g.sw == 1 && g.dw == 1;
+    for (int ow = in_lo; ow < tiles_end; ow += 8)
+        for (int c0 = 0; c0 < full; c0 += DW_BLOCK) {
+            if (k3)
+                dw_tile8_k3(x, y, w, b, &g, ow, c0, act, stream);
+            else
+                dw_tile8(x, y, w, b, &g, ow, c0, act, stream);
+        }
+    for (int ow = tiles_end; ow < Wo; ++ow) dw_pixel(x, y, w, b, &g, ow, act);
+    for (int ow = 0; ow < Wo && full < C; ++ow) {
+        float *out = y + (size_t)ow * C;
+        for (int c = full; c < C; ++c) {
+            float acc = b[c];
+            for (int i = 0; i < g.kh; ++i) {
+                const int ih = g.ih0 + i * g.dh;
+                if (ih < 0 || ih >= H) continue;
+                for (int j = 0; j < g.kw; ++j) {
+                    const int iw = ow * g.sw - g.pl + j * g.dw;
+                    if (iw < 0 || iw >= W) continue;
+                    acc += x[((size_t)ih * W + iw) * C + c] * w[((size_t)i * g.kw + j) * C + c];
+                }
+            }
+            out[c] = dw_activate(acc, act);
+        }
+    }
+}
+
+static int is_depthwise(const cs_step *st) {
+    const cuseg_conv2d_params *p = &st->node->p.conv;
+    return !is_transposed(st->node) && p->groups > 1 && p->groups == st->in_shape[0].c &&
+           p->out_channels == p->groups;
+}
+
+/* Repacks [C, 1, kh, kw] into [kh][kw][C] so that channels are contiguous. */
+static cuseg_status dw_prepare(cs_step *st, const cuseg_graph *g, conv_state *s) {
+    const cuseg_conv2d_params *p = &st->node->p.conv;
+    const int C = p->out_channels, taps = p->kernel_h * p->kernel_w;
+    float *w, *b;
+    CS_CHECK(folded_params(st, g, &w, &b));
+    s->dw_bias = b;
+    if (cs_alloc((void **)&s->dw_weights, sizeof(float) * (size_t)C * taps, "depthwise weights")) {
+        free(w);
+        return CUSEG_ERR_OUT_OF_MEMORY;
+    }
+    for (int c = 0; c < C; ++c)
+        for (int t = 0; t < taps; ++t) s->dw_weights[(size_t)t * C + c] = w[(size_t)c * taps + t];
+    free(w);
+    return CUSEG_OK;
+}
+
+static cuseg_status dw_forward(const cs_step *st, const cs_io *io, cs_cpu *cpu) {
+    const conv_state *s = st->state;
+    const cs_shape *x = &st->in_shape[0], *y = &st->out_shape[0];
+    const float *in = io->in[0];
+    float *out = io->out[0];
+    const long rows = (long)y->n * y->h;
+    /* Large means more than the L2 caches could hold (a few MiB per core). */
+    const int stream = cs_shape_bytes(y) > ((size_t)8 << 20);
+#pragma omp parallel for num_threads(cpu->n_threads) schedule(static)
+    for (long r = 0; r < rows; ++r) {
+        const int n = (int)(r / y->h), oh = (int)(r % y->h);
+        dw_row(in + (size_t)n * x->h * x->w * x->c, out + (size_t)r * y->w * y->c, s->dw_weights,
+               s->dw_bias, &st->node->p.conv, x->h, x->w, x->c, y->w, oh, st->act, stream);
+    }
+    if (stream) _mm_sfence(); /* order the streaming stores before the next op reads */
+    return CUSEG_OK;
 }
 
 static cuseg_status conv_prepare(cs_step *st, const cuseg_graph *g, cs_cpu *cpu) {
@@ -208,6 +467,15 @@ static cuseg_status conv_prepare(cs_step *st, const cuseg_graph *g, cs_cpu *cpu)
 
     conv_state *s;
     CS_CHECK(cs_calloc((void **)&s, sizeof *s, "convolution state"));
+    if (is_depthwise(st)) {
+        cuseg_status status = dw_prepare(st, g, s);
+        if (status != CUSEG_OK) {
+            conv_release(s);
+            return status;
+        }
+        st->state = s;
+        return CUSEG_OK;
+    }
     float *weights = NULL, *bias = NULL;
     dnnl_primitive_attr_t attr = NULL;
     dnnl_post_ops_t post = NULL;
@@ -276,6 +544,7 @@ static cuseg_status conv_prepare(cs_step *st, const cuseg_graph *g, cs_cpu *cpu)
 
 static cuseg_status conv_forward(const cs_step *st, const cs_io *io, cs_cpu *cpu) {
     conv_state *s = st->state;
+    if (s->dw_weights) return dw_forward(st, io, cpu);
     dnnl_memory_set_data_handle(s->src, (void *)io->in[0]);
     dnnl_memory_set_data_handle(s->dst, io->out[0]);
     dnnl_memory_set_data_handle(s->scratch, cpu->scratch);

@@ -232,3 +232,44 @@ TEST(Conv2d, InputTooSmallIsAShapeErrorNamingTheNode) {
     const int good[1][4] = {{1, 9, 9, 3}};
     EXPECT_EQ(cuseg_session_plan(s, good, 1), CUSEG_OK) << cuseg_last_error();
 }
+
+/* Depthwise convolutions run on cuseg's own kernel (host/ops/conv.c): these
+ * cases reach each of its paths — 8/2/1 channel blocks and leftover
+ * channels, the 8-pixel interior tiles (3-wide stride-1 and general), the
+ * border pixels, and the streaming stores used for outputs over 8 MiB. */
+TEST(Conv2d, DepthwiseKernelPaths) {
+    const Case cases[] = {
+        {2, 9, 37, 152, {.out_channels = 152, .kernel_h = 3, .kernel_w = 3, .pad_top = 1, .pad_bottom = 1, .pad_left = 1, .pad_right = 1, .groups = 152, .has_bias = 1}},
+        {1, 11, 41, 48, {.out_channels = 48, .kernel_h = 3, .kernel_w = 3, .stride_h = 2, .stride_w = 2, .pad_top = 1, .pad_bottom = 1, .pad_left = 1, .pad_right = 1, .groups = 48, .has_bias = 1}},
+        {2, 7, 26, 32, {.out_channels = 32, .kernel_h = 3, .kernel_w = 3, .pad_top = 2, .pad_bottom = 2, .pad_left = 2, .pad_right = 2, .dilation_h = 2, .dilation_w = 2, .groups = 32}},
+        {1, 6, 23, 64, {.out_channels = 64, .kernel_h = 5, .kernel_w = 5, .pad_top = 2, .pad_bottom = 1, .pad_left = 2, .pad_right = 3, .groups = 64, .has_bias = 1}},
+        {1, 128, 128, 160, {.out_channels = 160, .kernel_h = 3, .kernel_w = 3, .pad_top = 1, .pad_bottom = 1, .pad_left = 1, .pad_right = 1, .groups = 160, .has_bias = 1}},
+    };
+    uint32_t seed = 900;
+    for (const Case &k : cases) check_case(k, false, seed += 10);
+}
+
+/* ReLU6 fused into the depthwise kernel (MobileNetV2's pattern). */
+TEST(Conv2d, DepthwiseWithFusedRelu6) {
+    const Shape xs = {2, 10, 27, 40};
+    Input in{xs, random_floats(xs.count(), 77, -4.0f, 4.0f)};
+    cuseg_conv2d_params p = {.out_channels = 40, .kernel_h = 3, .kernel_w = 3, .pad_top = 1, .pad_bottom = 1,
+                             .pad_left = 1, .pad_right = 1, .groups = 40, .has_bias = 1};
+    auto w = random_floats(40 * 9, 78), b = random_floats(40, 79);
+    Output o = run_op(
+        in,
+        [&](cuseg_graph *g, int x) {
+            int y, z;
+            EXPECT_EQ(cuseg_graph_conv2d(g, "dw", x, &p, &y), CUSEG_OK);
+            EXPECT_EQ(cuseg_graph_relu6(g, "act", y, &z), CUSEG_OK);
+            return z;
+        },
+        [&](cuseg_graph *g) {
+            EXPECT_EQ(cuseg_graph_set_param(g, "dw.weight", w.data(), w.size()), CUSEG_OK);
+            EXPECT_EQ(cuseg_graph_set_param(g, "dw.bias", b.data(), b.size()), CUSEG_OK);
+        });
+    Shape ys;
+    std::vector<double> ref = conv_ref(xs, in.data, p, w, b, &ys);
+    for (double &v : ref) v = std::min(std::max(v, 0.0), 6.0);
+    expect_close(o.f, ref, 1e-5);
+}
