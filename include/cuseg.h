@@ -246,6 +246,48 @@ cuseg_status cuseg_graph_param_info(const cuseg_graph *g, int index,
 cuseg_status cuseg_graph_set_param(cuseg_graph *g, const char *name,
                                    const float *data, size_t count);
 
+/* Metadata: string key/value pairs stored with the graph and saved in model
+ * files (the architecture, its options, preprocessing, class names, palette;
+ * see cuseg_model_load). Both strings are copied; a key set twice is
+ * replaced. cuseg_graph_meta returns NULL for an absent key; the string is
+ * owned by g. */
+cuseg_status cuseg_graph_set_meta(cuseg_graph *g, const char *key, const char *value);
+const char *cuseg_graph_meta(const cuseg_graph *g, const char *key);
+
+/* Size and cost for inputs of the given shapes ({n, h, w, c} per input):
+ * learnable parameters (weights, biases, BN gamma/beta; not BN running
+ * statistics) and multiply-accumulates of the convolutions (models.md §0.4,
+ * torchvision's convention). */
+typedef struct cuseg_graph_summary {
+    int64_t params;
+    int64_t macs;
+} cuseg_graph_summary;
+cuseg_status cuseg_graph_summarize(const cuseg_graph *g, const int (*shapes)[4], int n_inputs,
+                                   cuseg_graph_summary *out);
+
+/* Loads every parameter of g from a safetensors file by name (F32, F16 or
+ * BF16), checking shapes. The file must hold exactly g's parameters (plus
+ * PyTorch's num_batches_tracked counters, which are ignored); anything
+ * missing, extra or of the wrong shape is an error naming the tensor. */
+cuseg_status cuseg_graph_load_weights(cuseg_graph *g, const char *path);
+
+/* ------------------------------------------------------------------------ */
+/* The model zoo                                                            */
+/*
+ * Builds the graph of a named architecture ("unet", "fcn8s", "deeplabv3plus",
+ * ...; cuseg_arch_name lists them) with options given as "key=value,..."
+ * (NULL or "" for the defaults), e.g. "classes=21,backbone=resnet50,os=16".
+ * Unknown keys or values are errors. Parameters start at PyTorch's default
+ * values for BN and zero elsewhere: load weights before running. The graph
+ * carries the metadata "arch" and "options" so that cuseg_model_save can
+ * write a complete model.
+ */
+cuseg_status cuseg_arch_build(const char *arch, const char *options, cuseg_graph **out);
+int cuseg_arch_count(void);
+/* Name and one-line description of architecture i (static storage). */
+const char *cuseg_arch_name(int i);
+const char *cuseg_arch_description(int i);
+
 /* ------------------------------------------------------------------------ */
 /* Models and sessions                                                      */
 
@@ -258,6 +300,15 @@ cuseg_status cuseg_model_create(cuseg_graph **graph, cuseg_model **out);
 void cuseg_model_release(cuseg_model *m);
 /* The model's graph, for inspection (value channels, parameters). */
 const cuseg_graph *cuseg_model_graph(const cuseg_model *m);
+
+/* A model file is one safetensors file: the parameters (PyTorch names) and,
+ * in __metadata__, "arch" and "options" (rebuilt with cuseg_arch_build) plus
+ * any other metadata of the graph (preprocessing, class names, palette).
+ * Loading validates the file strictly; errors name the file and tensor. */
+cuseg_status cuseg_model_load(const char *path, cuseg_model **out);
+/* Writes all parameters as F32 with the graph's metadata, atomically
+ * (temporary file, then rename). The graph must have "arch" metadata. */
+cuseg_status cuseg_model_save(const cuseg_model *m, const char *path);
 
 /* A session keeps a reference to model and ctx: both must outlive it. */
 cuseg_status cuseg_session_create(const cuseg_model *model, const cuseg_context *ctx,

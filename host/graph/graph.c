@@ -53,6 +53,8 @@ void cuseg_graph_release(cuseg_graph *g) {
     free(g->nodes);
     free(g->values);
     free(g->params);
+    for (int i = 0; i < 2 * g->n_meta; ++i) free(g->meta[i]);
+    free(g->meta);
     free(g->inputs);
     free(g->outputs);
     free(g);
@@ -151,6 +153,7 @@ cuseg_status cs_graph_add_node(cuseg_graph *g, cs_op_id op, const char *name, co
         q->data = malloc(q->count * sizeof(float));
         if (!q->data) goto oom;
         for (size_t k = 0; k < q->count; ++k) q->data[k] = decl[i].init;
+        q->buffer = decl[i].buffer;
     }
 
     node.param0 = g->n_params;
@@ -243,4 +246,36 @@ cuseg_status cuseg_graph_set_param(cuseg_graph *g, const char *name, const float
         return CUSEG_OK;
     }
     return cs_error(CUSEG_ERR_NOT_FOUND, "no parameter named '%s'", name);
+}
+
+cuseg_status cuseg_graph_set_meta(cuseg_graph *g, const char *key, const char *value) {
+    CS_CHECK_ARG(g && key && value, "cuseg_graph_set_meta: NULL argument");
+    CS_CHECK_ARG(key[0], "cuseg_graph_set_meta: empty key");
+    char *v = cs_strdup(value);
+    if (!v) return cs_error(CUSEG_ERR_OUT_OF_MEMORY, "cuseg_graph_set_meta: out of memory");
+    for (int i = 0; i < g->n_meta; ++i)
+        if (strcmp(g->meta[2 * i], key) == 0) {
+            free(g->meta[2 * i + 1]);
+            g->meta[2 * i + 1] = v;
+            return CUSEG_OK;
+        }
+    char *k = cs_strdup(key);
+    char **m = k ? realloc(g->meta, sizeof(char *) * (size_t)(2 * g->n_meta + 2)) : NULL;
+    if (!m) {
+        free(k);
+        free(v);
+        return cs_error(CUSEG_ERR_OUT_OF_MEMORY, "cuseg_graph_set_meta: out of memory");
+    }
+    g->meta = m;
+    g->meta[2 * g->n_meta] = k;
+    g->meta[2 * g->n_meta + 1] = v;
+    g->n_meta++;
+    return CUSEG_OK;
+}
+
+const char *cuseg_graph_meta(const cuseg_graph *g, const char *key) {
+    if (!g || !key) return NULL;
+    for (int i = 0; i < g->n_meta; ++i)
+        if (strcmp(g->meta[2 * i], key) == 0) return g->meta[2 * i + 1];
+    return NULL;
 }

@@ -3,6 +3,7 @@
 #define CS_GRAPH_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "cuseg.h"
 
@@ -65,6 +66,7 @@ typedef struct cs_param {
     int ndim;
     size_t count;
     float *data;
+    int buffer; /* running statistics: stored and loaded, but not learnable */
 } cs_param;
 
 #define CS_MAX_OUTPUTS 2
@@ -99,6 +101,8 @@ struct cuseg_graph {
     int n_inputs;
     int *outputs;
     int n_outputs;
+    char **meta; /* key, value, key, value, ... (2 * n_meta strings) */
+    int n_meta;
 };
 
 /* What an op's shape rule declares about a parameter. */
@@ -107,6 +111,7 @@ typedef struct cs_param_decl {
     int dims[4];
     int ndim;
     float init; /* initial value of every element */
+    int buffer; /* not learnable (BN running statistics) */
 } cs_param_decl;
 
 /* Adds a node after checking it with its op's shape rule on the partly known
@@ -118,6 +123,12 @@ cuseg_status cs_graph_add_node(cuseg_graph *g, cs_op_id op, const char *name, co
 
 /* The i-th parameter of a node. */
 const cs_param *cs_node_param(const cuseg_graph *g, const cs_node *node, int i);
+
+/* Shapes of every value for concrete input shapes (plan.c). */
+cuseg_status cs_plan_infer_shapes(const cuseg_graph *g, const int (*input_dims)[4], cs_shape *shape);
+
+/* Multiply-accumulates of one node (convolutions only; 0 for other ops). */
+int64_t cs_node_macs(const cs_node *node, const cs_shape *in, const cs_shape *out);
 
 /* Checks a value id; the message names `what`. */
 cuseg_status cs_graph_check_value(const cuseg_graph *g, int value, const char *what);

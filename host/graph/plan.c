@@ -16,7 +16,7 @@ void cs_plan_free(cs_plan *plan) {
 }
 
 /* Concrete shapes of every value, node by node; messages name the node. */
-static cuseg_status infer_shapes(const cuseg_graph *g, const int (*dims)[4], cs_shape *shape) {
+cuseg_status cs_plan_infer_shapes(const cuseg_graph *g, const int (*dims)[4], cs_shape *shape) {
     for (int i = 0; i < g->n_inputs; ++i) {
         const int *d = dims[i];
         const cs_value *v = &g->values[g->inputs[i]];
@@ -161,7 +161,7 @@ cuseg_status cs_plan_build(const cuseg_graph *g, const int (*input_dims)[4], int
     TRY(cs_alloc((void **)&last, sizeof(int) * (size_t)nv + 1, "plan"));
     TRY(cs_alloc((void **)&size, sizeof(size_t) * (size_t)nv + 1, "plan"));
     TRY(cs_calloc((void **)&plan->steps, sizeof(cs_step) * (size_t)nn + 1, "plan"));
-    TRY(infer_shapes(g, input_dims, plan->value_shape));
+    TRY(cs_plan_infer_shapes(g, input_dims, plan->value_shape));
 
     /* Dead-node removal: only what the outputs depend on runs. */
     for (int i = 0; i < g->n_outputs; ++i) live[g->values[g->outputs[i]].producer] = 1;

@@ -22,10 +22,10 @@ static cuseg_status bn_infer(const cs_node *node, const cs_shape *in, cs_shape *
     if (params) {
         const int C = in[0].c;
         /* PyTorch's state-dict names and initial values (nn.BatchNorm2d). */
-        params[0] = (cs_param_decl){"weight", {C}, 1, 1.0f};
-        params[1] = (cs_param_decl){"bias", {C}, 1, 0.0f};
-        params[2] = (cs_param_decl){"running_mean", {C}, 1, 0.0f};
-        params[3] = (cs_param_decl){"running_var", {C}, 1, 1.0f};
+        params[0] = (cs_param_decl){"weight", {C}, 1, 1.0f, 0};
+        params[1] = (cs_param_decl){"bias", {C}, 1, 0.0f, 0};
+        params[2] = (cs_param_decl){"running_mean", {C}, 1, 0.0f, 1};
+        params[3] = (cs_param_decl){"running_var", {C}, 1, 1.0f, 1};
         *n_params = 4;
     }
     return CUSEG_OK;

@@ -77,8 +77,8 @@ static cuseg_status conv_infer(const cs_node *node, const cs_shape *in, cs_shape
         /* PyTorch layouts: Conv2d [out, in/g, kh, kw]; ConvTranspose2d [in, out/g, kh, kw]. */
         const int a = transposed ? in[0].c : p->out_channels;
         const int b = transposed ? p->out_channels / p->groups : in[0].c / p->groups;
-        params[0] = (cs_param_decl){"weight", {a, b, p->kernel_h, p->kernel_w}, 4, 0.0f};
-        params[1] = (cs_param_decl){"bias", {p->out_channels}, 1, 0.0f};
+        params[0] = (cs_param_decl){"weight", {a, b, p->kernel_h, p->kernel_w}, 4, 0.0f, 0};
+        params[1] = (cs_param_decl){"bias", {p->out_channels}, 1, 0.0f, 0};
         *n_params = p->has_bias ? 2 : 1;
     }
     return CUSEG_OK;
