@@ -299,47 +299,6 @@ __attribute__((always_inline)) static inline void dw_tile8(const float *x, float
     }
 }
 
-/* The common 3-wide, stride-1, dilation-1 case of dw_tile8: each input
- * vector of a kernel row is loaded once and feeds up to three outputs (10
- * loads per 24 FMAs instead of 24). */
-__attribute__((always_inline)) static inline void dw_tile8_k3(const float *x, float *out,
-                                                              const float *w, const float *b,
-                                                              const dw_geom *g, int ow0, int c0,
-                                                              cs_act act, int stream) {
-    const dw_vec zero = {0}, six = zero + 6.0f;
-    const size_t C = (size_t)g->C;
-    dw_vec a[8];
-    const dw_vec bias = DW_LOAD(b + c0);
-#pragma GCC unroll 8
-    for (int t = 0; t < 8; ++t) a[t] = bias;
-    for (int i = 0; i < g->kh; ++i) {
-        const int ih = g->ih0 + i * g->dh;
-        if (ih < 0 || ih >= g->H) continue;
-        const float *wp = w + (size_t)i * 3 * C + c0;
-        const dw_vec w0 = DW_LOAD(wp), w1 = DW_LOAD(wp + C), w2 = DW_LOAD(wp + 2 * C);
-        /* Sliding window along the row: one new input vector per output. */
-        const float *q = x + ((size_t)ih * g->W + (size_t)(ow0 - g->pl)) * C + c0;
-        dw_vec x0 = DW_LOAD(q), x1 = DW_LOAD(q + C);
-        q += 2 * C;
-#pragma GCC unroll 8
-        for (int t = 0; t < 8; ++t) {
-            const dw_vec x2 = DW_LOAD(q);
-            q += C;
-            a[t] += x0 * w0;
-            a[t] += x1 * w1;
-            a[t] += x2 * w2;
-            x0 = x1;
-            x1 = x2;
-        }
-    }
-#pragma GCC unroll 8
-    for (int t = 0; t < 8; ++t) {
-        if (act != CS_ACT_NONE) a[t] = DW_SELECT(a[t] > zero, a[t], zero);
-        if (act == CS_ACT_RELU6) a[t] = DW_SELECT(a[t] < six, a[t], six);
-        DW_STORE(out + (size_t)(ow0 + t) * C + c0, a[t], stream);
-    }
-}
-
 /* One pixel anywhere (borders, leftovers): all full channel blocks, eight
  * at a time so that eight FMA chains run side by side. */
 __attribute__((always_inline)) static inline void dw_pixel(const float *x, float *y,
@@ -369,14 +328,8 @@ dw_row(const float *x, float *y, const float *w, const float *b, const cuseg_con
     /* Tile outer, channels inner: a tile's input lines (8 pixels x kh rows)
      * stay in L1 across channel blocks; the other order revisits the whole
      * row per block at a power-of-two stride that thrashes L1 sets. */
-    const int k3 = g.kw == 3 && g.sw == 1 && g.dw == 1;
     for (int ow = in_lo; ow < tiles_end; ow += 8)
-        for (int c0 = 0; c0 < full; c0 += DW_BLOCK) {
-            if (k3)
-                dw_tile8_k3(x, y, w, b, &g, ow, c0, act, stream);
-            else
-                dw_tile8(x, y, w, b, &g, ow, c0, act, stream);
-        }
+        for (int c0 = 0; c0 < full; c0 += DW_BLOCK) dw_tile8(x, y, w, b, &g, ow, c0, act, stream);
     for (int ow = tiles_end; ow < Wo; ++ow) dw_pixel(x, y, w, b, &g, ow, act);
     for (int ow = 0; ow < Wo && full < C; ++ow) {
         float *out = y + (size_t)ow * C;
