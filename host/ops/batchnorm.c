@@ -66,12 +66,18 @@ static cuseg_status bn_forward(const cs_step *st, const cs_io *io, cs_cpu *cpu) 
     for (long p = 0; p < pixels; ++p) {
         const float *xp = x + (size_t)p * C;
         float *yp = y + (size_t)p * C;
-        for (int c = 0; c < C; ++c) yp[c] = xp[c] * scale[c] + shift[c];
+        for (int c = 0; c < C; ++c)
+            yp[c] = xp[c] * scale[c] + shift[c];
     }
     return CUSEG_OK;
 }
 
-const cs_op_def cs_op_batch_norm = {"batch_norm", bn_infer, 1, bn_prepare, bn_forward, free, NULL};
+const cs_op_def cs_op_batch_norm = {.name = "batch_norm",
+                                    .infer = bn_infer,
+                                    .n_outputs = 1,
+                                    .cpu_prepare = bn_prepare,
+                                    .cpu_forward = bn_forward,
+                                    .cpu_release = free};
 
 cuseg_status cuseg_graph_batch_norm(cuseg_graph *g, const char *name, int x, float eps, int *y) {
     CS_CHECK_ARG(y, "batch_norm '%s': output pointer is NULL", name ? name : "(null)");

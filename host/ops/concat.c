@@ -14,7 +14,8 @@ static cuseg_status concat_infer(const cs_node *node, const cs_shape *in, cs_sha
     (void)params;
     *n_params = 0;
     const int n = node->n_inputs;
-    if (n < 1) return cs_error(CUSEG_ERR_INVALID_ARGUMENT, "needs at least one input, got %d", n);
+    if (n < 1)
+        return cs_error(CUSEG_ERR_INVALID_ARGUMENT, "needs at least one input, got %d", n);
     long long channels = 0;
     out[0] = in[0];
     for (int i = 0; i < n; ++i) {
@@ -26,9 +27,12 @@ static cuseg_status concat_infer(const cs_node *node, const cs_shape *in, cs_sha
             CS_CHECK(cs_expect_same_nhw(&in[i], &in[0], what));
         }
         /* At build time some inputs may know sizes that others do not yet. */
-        if (out[0].n < 0) out[0].n = in[i].n;
-        if (out[0].h < 0) out[0].h = in[i].h;
-        if (out[0].w < 0) out[0].w = in[i].w;
+        if (out[0].n < 0)
+            out[0].n = in[i].n;
+        if (out[0].h < 0)
+            out[0].h = in[i].h;
+        if (out[0].w < 0)
+            out[0].w = in[i].w;
         channels += in[i].c;
     }
     if (channels > INT_MAX)
@@ -55,7 +59,8 @@ static cuseg_status concat_forward(const cs_step *st, const cs_io *io, cs_cpu *c
     return CUSEG_OK;
 }
 
-const cs_op_def cs_op_concat = {"concat", concat_infer, 1, NULL, concat_forward, NULL, NULL};
+const cs_op_def cs_op_concat = {
+    .name = "concat", .infer = concat_infer, .n_outputs = 1, .cpu_forward = concat_forward};
 
 cuseg_status cuseg_graph_concat(cuseg_graph *g, const char *name, const int *xs, int n, int *y) {
     const char *shown = name ? name : "(null)";

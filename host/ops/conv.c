@@ -10,9 +10,9 @@
  * fuses ReLU/ReLU6 as a post-op, and reorders the weights once into the
  * layout the chosen kernel wants. Running only sets the data pointers. */
 #include <math.h>
-#include <xmmintrin.h>
 #include <stdlib.h>
 #include <string.h>
+#include <xmmintrin.h>
 
 #include "core/status.h"
 #include "ops/cpu.h"
@@ -51,7 +51,8 @@ static cuseg_status conv_infer(const cs_node *node, const cs_shape *in, cs_shape
                         "groups (%d) must divide the input channels (%d) and out_channels (%d)",
                         p->groups, in[0].c, p->out_channels);
     if (!transposed && (p->output_padding_h || p->output_padding_w))
-        return cs_error(CUSEG_ERR_INVALID_ARGUMENT, "output_padding is for transposed convolutions");
+        return cs_error(CUSEG_ERR_INVALID_ARGUMENT,
+                        "output_padding is for transposed convolutions");
     if (transposed &&
         (p->output_padding_h < 0 || p->output_padding_w < 0 ||
          (p->output_padding_h >= p->stride_h && p->output_padding_h >= p->dilation_h) ||
@@ -85,7 +86,8 @@ static cuseg_status conv_infer(const cs_node *node, const cs_shape *in, cs_shape
 }
 
 static cuseg_status dnnl_check(dnnl_status_t s, const cs_step *st, const char *what) {
-    if (s == dnnl_success) return CUSEG_OK;
+    if (s == dnnl_success)
+        return CUSEG_OK;
     char in[CS_SHAPE_STR_SIZE], out[CS_SHAPE_STR_SIZE];
     return cs_error(s == dnnl_out_of_memory ? CUSEG_ERR_OUT_OF_MEMORY : CUSEG_ERR_UNSUPPORTED,
                     "oneDNN %s failed (status %d) for input %s -> output %s", what, (int)s,
@@ -110,10 +112,13 @@ static cuseg_status folded_params(const cs_step *st, const cuseg_graph *g, float
         return CUSEG_ERR_OUT_OF_MEMORY;
     }
     memcpy(*weights, w->data, w->count * sizeof(float));
-    for (int o = 0; o < O; ++o) (*bias)[o] = p->has_bias ? cs_node_param(g, node, 1)->data[o] : 0.0f;
-    if (!st->bn) return CUSEG_OK;
+    for (int o = 0; o < O; ++o)
+        (*bias)[o] = p->has_bias ? cs_node_param(g, node, 1)->data[o] : 0.0f;
+    if (!st->bn)
+        return CUSEG_OK;
 
-    const float *gamma = cs_node_param(g, st->bn, 0)->data, *beta = cs_node_param(g, st->bn, 1)->data;
+    const float *gamma = cs_node_param(g, st->bn, 0)->data,
+                *beta = cs_node_param(g, st->bn, 1)->data;
     const float *mean = cs_node_param(g, st->bn, 2)->data, *var = cs_node_param(g, st->bn, 3)->data;
     const double eps = st->bn->p.bn.eps;
     const size_t khw = (size_t)p->kernel_h * p->kernel_w;
@@ -131,13 +136,15 @@ static cuseg_status folded_params(const cs_step *st, const cuseg_graph *g, float
         (*bias)[o] = (float)(((double)(*bias)[o] - mean[o]) * s + beta[o]);
         if (!is_transposed(node)) {
             float *row = *weights + (size_t)o * (w->count / (size_t)O);
-            for (size_t k = 0; k < w->count / (size_t)O; ++k) row[k] = (float)(row[k] * s);
+            for (size_t k = 0; k < w->count / (size_t)O; ++k)
+                row[k] = (float)(row[k] * s);
         } else {
             /* [in, out/g, kh, kw]: output channel o = group * (O/G) + j. */
             const int per = O / G, j = o % per, grp = o / per, in_per = w->dims[0] / G;
             for (int i = grp * in_per; i < (grp + 1) * in_per; ++i) {
                 float *k = *weights + ((size_t)i * per + j) * khw;
-                for (size_t t = 0; t < khw; ++t) k[t] = (float)(k[t] * s);
+                for (size_t t = 0; t < khw; ++t)
+                    k[t] = (float)(k[t] * s);
             }
         }
     }
@@ -146,44 +153,57 @@ static cuseg_status folded_params(const cs_step *st, const cuseg_graph *g, float
 
 static void conv_release(void *state) {
     conv_state *s = state;
-    if (!s) return;
-    if (s->prim) dnnl_primitive_destroy(s->prim);
-    if (s->src) dnnl_memory_destroy(s->src);
-    if (s->weights) dnnl_memory_destroy(s->weights);
-    if (s->bias) dnnl_memory_destroy(s->bias);
-    if (s->dst) dnnl_memory_destroy(s->dst);
-    if (s->scratch) dnnl_memory_destroy(s->scratch);
+    if (!s)
+        return;
+    if (s->prim)
+        dnnl_primitive_destroy(s->prim);
+    if (s->src)
+        dnnl_memory_destroy(s->src);
+    if (s->weights)
+        dnnl_memory_destroy(s->weights);
+    if (s->bias)
+        dnnl_memory_destroy(s->bias);
+    if (s->dst)
+        dnnl_memory_destroy(s->dst);
+    if (s->scratch)
+        dnnl_memory_destroy(s->scratch);
     free(s->dw_weights);
     free(s->dw_bias);
     free(s);
 }
 
 /* Reorders plain PyTorch-layout weights into the layout the primitive chose. */
-static cuseg_status reorder_weights(const cs_step *st, cs_cpu *cpu, const dnnl_memory_desc_t *user_md,
-                                    float *user, dnnl_memory_t dst) {
+static cuseg_status reorder_weights(const cs_step *st, cs_cpu *cpu,
+                                    const dnnl_memory_desc_t *user_md, float *user,
+                                    dnnl_memory_t dst) {
     dnnl_memory_t src = NULL;
     dnnl_primitive_desc_t rpd = NULL;
     dnnl_primitive_t r = NULL;
     const dnnl_memory_desc_t *dst_md;
-    cuseg_status status = dnnl_check(dnnl_memory_create(&src, user_md, cpu->engine, user), st,
-                                     "weights memory");
-    if (status == CUSEG_OK) dnnl_memory_get_memory_desc(dst, &dst_md);
+    cuseg_status status =
+        dnnl_check(dnnl_memory_create(&src, user_md, cpu->engine, user), st, "weights memory");
     if (status == CUSEG_OK)
-        status = dnnl_check(
-            dnnl_reorder_primitive_desc_create(&rpd, user_md, cpu->engine, dst_md, cpu->engine, NULL),
-            st, "weights reorder");
-    if (status == CUSEG_OK) status = dnnl_check(dnnl_primitive_create(&r, rpd), st, "weights reorder");
+        dnnl_memory_get_memory_desc(dst, &dst_md);
+    if (status == CUSEG_OK)
+        status = dnnl_check(dnnl_reorder_primitive_desc_create(&rpd, user_md, cpu->engine, dst_md,
+                                                               cpu->engine, NULL),
+                            st, "weights reorder");
+    if (status == CUSEG_OK)
+        status = dnnl_check(dnnl_primitive_create(&r, rpd), st, "weights reorder");
     if (status == CUSEG_OK) {
         dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, dst}};
         status = dnnl_check(dnnl_primitive_execute(r, cpu->stream, 2, args), st, "weights reorder");
-        if (status == CUSEG_OK) status = dnnl_check(dnnl_stream_wait(cpu->stream), st, "weights reorder");
+        if (status == CUSEG_OK)
+            status = dnnl_check(dnnl_stream_wait(cpu->stream), st, "weights reorder");
     }
-    if (r) dnnl_primitive_destroy(r);
-    if (rpd) dnnl_primitive_desc_destroy(rpd);
-    if (src) dnnl_memory_destroy(src);
+    if (r)
+        dnnl_primitive_destroy(r);
+    if (rpd)
+        dnnl_primitive_desc_destroy(rpd);
+    if (src)
+        dnnl_memory_destroy(src);
     return status;
 }
-
 
 /* Depthwise convolution (one filter per channel) is memory-bound: 9 FMAs per
  * output for a 3x3. oneDNN 2.6's NHWC depthwise kernel ran at 0.56-0.87x of
@@ -245,13 +265,16 @@ __attribute__((always_inline)) static inline void dw_blocks(const float *x, floa
     const dw_vec zero = {0}, six = zero + 6.0f;
     dw_vec a[8];
 #pragma GCC unroll 8
-    for (int q = 0; q < nb; ++q) a[q] = DW_LOAD(b + c0 + q * DW_BLOCK);
+    for (int q = 0; q < nb; ++q)
+        a[q] = DW_LOAD(b + c0 + q * DW_BLOCK);
     for (int i = 0; i < g->kh; ++i) {
         const int ih = g->ih0 + i * g->dh;
-        if (ih < 0 || ih >= g->H) continue;
+        if (ih < 0 || ih >= g->H)
+            continue;
         for (int j = 0; j < g->kw; ++j) {
             const int iw = ow * g->sw - g->pl + j * g->dw;
-            if (iw < 0 || iw >= g->W) continue;
+            if (iw < 0 || iw >= g->W)
+                continue;
             const float *xp = x + ((size_t)ih * g->W + iw) * g->C + c0;
             const float *wp = w + ((size_t)i * g->kw + j) * g->C + c0;
 #pragma GCC unroll 8
@@ -261,8 +284,10 @@ __attribute__((always_inline)) static inline void dw_blocks(const float *x, floa
     }
 #pragma GCC unroll 8
     for (int q = 0; q < nb; ++q) {
-        if (act != CS_ACT_NONE) a[q] = DW_SELECT(a[q] > zero, a[q], zero);
-        if (act == CS_ACT_RELU6) a[q] = DW_SELECT(a[q] < six, a[q], six);
+        if (act != CS_ACT_NONE)
+            a[q] = DW_SELECT(a[q] > zero, a[q], zero);
+        if (act == CS_ACT_RELU6)
+            a[q] = DW_SELECT(a[q] < six, a[q], six);
         memcpy(out + c0 + q * DW_BLOCK, &a[q], sizeof a[q]);
     }
 }
@@ -278,69 +303,93 @@ __attribute__((always_inline)) static inline void dw_tile8(const float *x, float
     dw_vec a[8];
     const dw_vec bias = DW_LOAD(b + c0);
 #pragma GCC unroll 8
-    for (int t = 0; t < 8; ++t) a[t] = bias;
+    for (int t = 0; t < 8; ++t)
+        a[t] = bias;
     for (int i = 0; i < g->kh; ++i) {
         const int ih = g->ih0 + i * g->dh;
-        if (ih < 0 || ih >= g->H) continue;
+        if (ih < 0 || ih >= g->H)
+            continue;
         const float *xr = x + (size_t)ih * g->W * g->C + c0;
         for (int j = 0; j < g->kw; ++j) {
             const dw_vec wv = DW_LOAD(w + ((size_t)i * g->kw + j) * g->C + c0);
             const float *xp = xr + (size_t)(ow0 * g->sw - g->pl + j * g->dw) * g->C;
             const size_t step = (size_t)g->sw * g->C;
 #pragma GCC unroll 8
-            for (int t = 0; t < 8; ++t) a[t] += DW_LOAD(xp + t * step) * wv;
+            for (int t = 0; t < 8; ++t)
+                a[t] += DW_LOAD(xp + t * step) * wv;
         }
     }
 #pragma GCC unroll 8
     for (int t = 0; t < 8; ++t) {
-        if (act != CS_ACT_NONE) a[t] = DW_SELECT(a[t] > zero, a[t], zero);
-        if (act == CS_ACT_RELU6) a[t] = DW_SELECT(a[t] < six, a[t], six);
+        if (act != CS_ACT_NONE)
+            a[t] = DW_SELECT(a[t] > zero, a[t], zero);
+        if (act == CS_ACT_RELU6)
+            a[t] = DW_SELECT(a[t] < six, a[t], six);
         DW_STORE(out + (size_t)(ow0 + t) * g->C + c0, a[t], stream);
     }
 }
 
 /* One pixel anywhere (borders, leftovers): all full channel blocks, eight
  * at a time so that eight FMA chains run side by side. */
-__attribute__((always_inline)) static inline void dw_pixel(const float *x, float *y,
-                                                           const float *w, const float *b,
-                                                           const dw_geom *g, int ow, cs_act act) {
+__attribute__((always_inline)) static inline void dw_pixel(const float *x, float *y, const float *w,
+                                                           const float *b, const dw_geom *g, int ow,
+                                                           cs_act act) {
     float *out = y + (size_t)ow * g->C;
     int c0 = 0;
-    for (; c0 + 8 * DW_BLOCK <= g->C; c0 += 8 * DW_BLOCK) dw_blocks(x, out, w, b, g, ow, c0, 8, act);
-    for (; c0 + 2 * DW_BLOCK <= g->C; c0 += 2 * DW_BLOCK) dw_blocks(x, out, w, b, g, ow, c0, 2, act);
-    for (; c0 + DW_BLOCK <= g->C; c0 += DW_BLOCK) dw_blocks(x, out, w, b, g, ow, c0, 1, act);
+    for (; c0 + 8 * DW_BLOCK <= g->C; c0 += 8 * DW_BLOCK)
+        dw_blocks(x, out, w, b, g, ow, c0, 8, act);
+    for (; c0 + 2 * DW_BLOCK <= g->C; c0 += 2 * DW_BLOCK)
+        dw_blocks(x, out, w, b, g, ow, c0, 2, act);
+    for (; c0 + DW_BLOCK <= g->C; c0 += DW_BLOCK)
+        dw_blocks(x, out, w, b, g, ow, c0, 1, act);
 }
 
 __attribute__((target_clones("avx512f", "avx2", "default"))) static void
 dw_row(const float *x, float *y, const float *w, const float *b, const cuseg_conv2d_params *p,
        int H, int W, int C, int Wo, int oh, cs_act act, int stream) {
-    const dw_geom g = {H, W, C, p->kernel_h, p->kernel_w, p->stride_w, p->dilation_w,
-                       p->pad_left, oh * p->stride_h - p->pad_top, p->dilation_h};
+    const dw_geom g = {H,
+                       W,
+                       C,
+                       p->kernel_h,
+                       p->kernel_w,
+                       p->stride_w,
+                       p->dilation_w,
+                       p->pad_left,
+                       oh * p->stride_h - p->pad_top,
+                       p->dilation_h};
     /* Output columns whose taps all fall inside the image. */
     int in_lo = (g.pl + g.sw - 1) / g.sw;
     int in_hi = (W - 1 + g.pl - (g.kw - 1) * g.dw) / g.sw + 1; /* exclusive */
-    if (W - 1 + g.pl - (g.kw - 1) * g.dw < 0) in_hi = 0;
-    if (in_hi > Wo) in_hi = Wo;
-    if (in_lo > in_hi) in_lo = in_hi;
+    if (W - 1 + g.pl - (g.kw - 1) * g.dw < 0)
+        in_hi = 0;
+    if (in_hi > Wo)
+        in_hi = Wo;
+    if (in_lo > in_hi)
+        in_lo = in_hi;
     const int full = C / DW_BLOCK * DW_BLOCK;
     const int tiles_end = in_lo + (in_hi - in_lo) / 8 * 8;
-    for (int ow = 0; ow < in_lo; ++ow) dw_pixel(x, y, w, b, &g, ow, act);
+    for (int ow = 0; ow < in_lo; ++ow)
+        dw_pixel(x, y, w, b, &g, ow, act);
     /* Tile outer, channels inner: a tile's input lines (8 pixels x kh rows)
      * stay in L1 across channel blocks; the other order revisits the whole
      * row per block at a power-of-two stride that thrashes L1 sets. */
     for (int ow = in_lo; ow < tiles_end; ow += 8)
-        for (int c0 = 0; c0 < full; c0 += DW_BLOCK) dw_tile8(x, y, w, b, &g, ow, c0, act, stream);
-    for (int ow = tiles_end; ow < Wo; ++ow) dw_pixel(x, y, w, b, &g, ow, act);
+        for (int c0 = 0; c0 < full; c0 += DW_BLOCK)
+            dw_tile8(x, y, w, b, &g, ow, c0, act, stream);
+    for (int ow = tiles_end; ow < Wo; ++ow)
+        dw_pixel(x, y, w, b, &g, ow, act);
     for (int ow = 0; ow < Wo && full < C; ++ow) {
         float *out = y + (size_t)ow * C;
         for (int c = full; c < C; ++c) {
             float acc = b[c];
             for (int i = 0; i < g.kh; ++i) {
                 const int ih = g.ih0 + i * g.dh;
-                if (ih < 0 || ih >= H) continue;
+                if (ih < 0 || ih >= H)
+                    continue;
                 for (int j = 0; j < g.kw; ++j) {
                     const int iw = ow * g.sw - g.pl + j * g.dw;
-                    if (iw < 0 || iw >= W) continue;
+                    if (iw < 0 || iw >= W)
+                        continue;
                     acc += x[((size_t)ih * W + iw) * C + c] * w[((size_t)i * g.kw + j) * C + c];
                 }
             }
@@ -367,7 +416,8 @@ static cuseg_status dw_prepare(cs_step *st, const cuseg_graph *g, conv_state *s)
         return CUSEG_ERR_OUT_OF_MEMORY;
     }
     for (int c = 0; c < C; ++c)
-        for (int t = 0; t < taps; ++t) s->dw_weights[(size_t)t * C + c] = w[(size_t)c * taps + t];
+        for (int t = 0; t < taps; ++t)
+            s->dw_weights[(size_t)t * C + c] = w[(size_t)c * taps + t];
     free(w);
     return CUSEG_OK;
 }
@@ -386,7 +436,8 @@ static cuseg_status dw_forward(const cs_step *st, const cs_io *io, cs_cpu *cpu) 
         dw_row(in + (size_t)n * x->h * x->w * x->c, out + (size_t)r * y->w * y->c, s->dw_weights,
                s->dw_bias, &st->node->p.conv, x->h, x->w, x->c, y->w, oh, st->act, stream);
     }
-    if (stream) _mm_sfence(); /* order the streaming stores before the next op reads */
+    if (stream)
+        _mm_sfence(); /* order the streaming stores before the next op reads */
     return CUSEG_OK;
 }
 
@@ -403,8 +454,8 @@ static cuseg_status conv_prepare(cs_step *st, const cuseg_graph *g, cs_cpu *cpu)
     dnnl_dims_t wei_dims = {G, O / G, C / G, p->kernel_h, p->kernel_w};
     dnnl_dims_t wei_dims_1 = {O, C, p->kernel_h, p->kernel_w};
     const int wnd = G > 1 ? 5 : 4;
-    const dnnl_format_tag_t wtag = transposed ? (G > 1 ? dnnl_giohw : dnnl_iohw)
-                                              : (G > 1 ? dnnl_goihw : dnnl_oihw);
+    const dnnl_format_tag_t wtag =
+        transposed ? (G > 1 ? dnnl_giohw : dnnl_iohw) : (G > 1 ? dnnl_goihw : dnnl_oihw);
     dnnl_dims_t strides = {p->stride_h, p->stride_w};
     dnnl_dims_t dilates = {p->dilation_h - 1, p->dilation_w - 1};
     dnnl_dims_t pad_l = {p->pad_top, p->pad_left};
@@ -436,16 +487,20 @@ static cuseg_status conv_prepare(cs_step *st, const cuseg_graph *g, cs_cpu *cpu)
     cuseg_status status = folded_params(st, g, &weights, &bias);
 #define TRY_DNNL(call, what)                                                                       \
     do {                                                                                           \
-        if (status == CUSEG_OK) status = dnnl_check((call), st, what);                             \
+        if (status == CUSEG_OK)                                                                    \
+            status = dnnl_check((call), st, what);                                                 \
     } while (0)
     TRY_DNNL(dnnl_primitive_attr_create(&attr), "attributes");
-    TRY_DNNL(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user), "attributes");
+    TRY_DNNL(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user),
+             "attributes");
     if (st->act != CS_ACT_NONE) {
         TRY_DNNL(dnnl_post_ops_create(&post), "post-ops");
         if (st->act == CS_ACT_RELU)
-            TRY_DNNL(dnnl_post_ops_append_eltwise(post, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f), "relu");
+            TRY_DNNL(dnnl_post_ops_append_eltwise(post, 1.0f, dnnl_eltwise_relu, 0.0f, 0.0f),
+                     "relu");
         else
-            TRY_DNNL(dnnl_post_ops_append_eltwise(post, 1.0f, dnnl_eltwise_clip, 0.0f, 6.0f), "relu6");
+            TRY_DNNL(dnnl_post_ops_append_eltwise(post, 1.0f, dnnl_eltwise_clip, 0.0f, 6.0f),
+                     "relu6");
         TRY_DNNL(dnnl_primitive_attr_set_post_ops(attr, post), "post-ops");
     }
     if (!transposed) {
@@ -466,14 +521,19 @@ static cuseg_status conv_prepare(cs_step *st, const cuseg_graph *g, cs_cpu *cpu)
     }
     if (status == CUSEG_OK) {
         const dnnl_memory_desc_t *wmd = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
-        const dnnl_memory_desc_t *smd = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
-        TRY_DNNL(dnnl_memory_create(&s->weights, wmd, cpu->engine, DNNL_MEMORY_ALLOCATE), "weights");
+        const dnnl_memory_desc_t *smd =
+            dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
+        TRY_DNNL(dnnl_memory_create(&s->weights, wmd, cpu->engine, DNNL_MEMORY_ALLOCATE),
+                 "weights");
         TRY_DNNL(dnnl_memory_create(&s->bias, &bias_md, cpu->engine, DNNL_MEMORY_ALLOCATE), "bias");
         TRY_DNNL(dnnl_memory_create(&s->src, &src_md, cpu->engine, DNNL_MEMORY_NONE), "source");
-        TRY_DNNL(dnnl_memory_create(&s->dst, &dst_md, cpu->engine, DNNL_MEMORY_NONE), "destination");
-        if (status == CUSEG_OK) status = cs_cpu_reserve_scratch(cpu, dnnl_memory_desc_get_size(smd));
+        TRY_DNNL(dnnl_memory_create(&s->dst, &dst_md, cpu->engine, DNNL_MEMORY_NONE),
+                 "destination");
+        if (status == CUSEG_OK)
+            status = cs_cpu_reserve_scratch(cpu, dnnl_memory_desc_get_size(smd));
         TRY_DNNL(dnnl_memory_create(&s->scratch, smd, cpu->engine, DNNL_MEMORY_NONE), "scratchpad");
-        if (status == CUSEG_OK) status = reorder_weights(st, cpu, &wei_user, weights, s->weights);
+        if (status == CUSEG_OK)
+            status = reorder_weights(st, cpu, &wei_user, weights, s->weights);
         if (status == CUSEG_OK) {
             void *b;
             dnnl_memory_get_data_handle(s->bias, &b);
@@ -482,9 +542,12 @@ static cuseg_status conv_prepare(cs_step *st, const cuseg_graph *g, cs_cpu *cpu)
         TRY_DNNL(dnnl_primitive_create(&s->prim, pd), "primitive");
     }
 #undef TRY_DNNL
-    if (pd) dnnl_primitive_desc_destroy(pd);
-    if (post) dnnl_post_ops_destroy(post);
-    if (attr) dnnl_primitive_attr_destroy(attr);
+    if (pd)
+        dnnl_primitive_desc_destroy(pd);
+    if (post)
+        dnnl_post_ops_destroy(post);
+    if (attr)
+        dnnl_primitive_attr_destroy(attr);
     free(weights);
     free(bias);
     if (status != CUSEG_OK) {
@@ -497,7 +560,8 @@ static cuseg_status conv_prepare(cs_step *st, const cuseg_graph *g, cs_cpu *cpu)
 
 static cuseg_status conv_forward(const cs_step *st, const cs_io *io, cs_cpu *cpu) {
     conv_state *s = st->state;
-    if (s->dw_weights) return dw_forward(st, io, cpu);
+    if (s->dw_weights)
+        return dw_forward(st, io, cpu);
     dnnl_memory_set_data_handle(s->src, (void *)io->in[0]);
     dnnl_memory_set_data_handle(s->dst, io->out[0]);
     dnnl_memory_set_data_handle(s->scratch, cpu->scratch);
@@ -510,10 +574,18 @@ static cuseg_status conv_forward(const cs_step *st, const cs_io *io, cs_cpu *cpu
     return dnnl_check(dnnl_stream_wait(cpu->stream), st, "execution");
 }
 
-const cs_op_def cs_op_conv2d = {"conv2d", conv_infer, 1, conv_prepare, conv_forward, conv_release,
-                                NULL};
-const cs_op_def cs_op_conv_transpose2d = {"conv_transpose2d", conv_infer, 1, conv_prepare,
-                                          conv_forward, conv_release, NULL};
+const cs_op_def cs_op_conv2d = {.name = "conv2d",
+                                .infer = conv_infer,
+                                .n_outputs = 1,
+                                .cpu_prepare = conv_prepare,
+                                .cpu_forward = conv_forward,
+                                .cpu_release = conv_release};
+const cs_op_def cs_op_conv_transpose2d = {.name = "conv_transpose2d",
+                                          .infer = conv_infer,
+                                          .n_outputs = 1,
+                                          .cpu_prepare = conv_prepare,
+                                          .cpu_forward = conv_forward,
+                                          .cpu_release = conv_release};
 
 /* Zero stride, dilation and groups mean 1. */
 static cuseg_status add_conv(cuseg_graph *g, cs_op_id op, const char *name, int x,
@@ -521,11 +593,16 @@ static cuseg_status add_conv(cuseg_graph *g, cs_op_id op, const char *name, int 
     CS_CHECK_ARG(p && y, "%s '%s': params or output pointer is NULL", cs_op(op)->name,
                  name ? name : "(null)");
     cs_op_params q = {.conv = *p};
-    if (!q.conv.stride_h) q.conv.stride_h = 1;
-    if (!q.conv.stride_w) q.conv.stride_w = 1;
-    if (!q.conv.dilation_h) q.conv.dilation_h = 1;
-    if (!q.conv.dilation_w) q.conv.dilation_w = 1;
-    if (!q.conv.groups) q.conv.groups = 1;
+    if (!q.conv.stride_h)
+        q.conv.stride_h = 1;
+    if (!q.conv.stride_w)
+        q.conv.stride_w = 1;
+    if (!q.conv.dilation_h)
+        q.conv.dilation_h = 1;
+    if (!q.conv.dilation_w)
+        q.conv.dilation_w = 1;
+    if (!q.conv.groups)
+        q.conv.groups = 1;
     return cs_graph_add_node(g, op, name, &x, 1, &q, y);
 }
 

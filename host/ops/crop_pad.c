@@ -101,8 +101,10 @@ static cuseg_status pad_forward(const cs_step *st, const cs_io *io, cs_cpu *cpu)
     return CUSEG_OK;
 }
 
-const cs_op_def cs_op_crop = {"crop", crop_infer, 1, NULL, crop_forward, NULL, NULL};
-const cs_op_def cs_op_pad = {"pad", pad_infer, 1, NULL, pad_forward, NULL, NULL};
+const cs_op_def cs_op_crop = {
+    .name = "crop", .infer = crop_infer, .n_outputs = 1, .cpu_forward = crop_forward};
+const cs_op_def cs_op_pad = {
+    .name = "pad", .infer = pad_infer, .n_outputs = 1, .cpu_forward = pad_forward};
 
 cuseg_status cuseg_graph_crop(cuseg_graph *g, const char *name, int x, int like, int out_h,
                               int out_w, int offset_h, int offset_w, int *y) {
@@ -117,8 +119,8 @@ cuseg_status cuseg_graph_crop(cuseg_graph *g, const char *name, int x, int like,
     return cs_graph_add_node(g, CS_OP_CROP, name, in, like >= 0 ? 2 : 1, &p, y);
 }
 
-cuseg_status cuseg_graph_pad(cuseg_graph *g, const char *name, int x, int top, int bottom,
-                             int left, int right, int *y) {
+cuseg_status cuseg_graph_pad(cuseg_graph *g, const char *name, int x, int top, int bottom, int left,
+                             int right, int *y) {
     CS_CHECK_ARG(y, "pad '%s': output pointer is NULL", name ? name : "(null)");
     cs_op_params p;
     memset(&p, 0, sizeof p);

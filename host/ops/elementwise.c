@@ -30,15 +30,17 @@ static cuseg_status dropout_infer(const cs_node *node, const cs_shape *in, cs_sh
     return cs_infer_same_f32(node, in, out, params, n_params);
 }
 
-#define ELEMENTWISE_FORWARD(fn, expr)                                                           \
-    static cuseg_status fn(const cs_step *st, const cs_io *io, cs_cpu *cpu) {                  \
-        const float *x = io->in[0];                                                            \
-        float *y = io->out[0];                                                                 \
-        const long n = (long)cs_shape_count(&st->out_shape[0]);                                \
-        (void)st;                                                                              \
-        _Pragma("omp parallel for simd num_threads(cpu->n_threads) schedule(static)")         \
-        for (long i = 0; i < n; ++i) y[i] = (expr);                                            \
-        return CUSEG_OK;                                                                       \
+#define ELEMENTWISE_FORWARD(fn, expr)                                                              \
+    static cuseg_status fn(const cs_step *st, const cs_io *io, cs_cpu *cpu) {                      \
+        const float *x = io->in[0];                                                                \
+        float *y = io->out[0];                                                                     \
+        const long n = (long)cs_shape_count(&st->out_shape[0]);                                    \
+        (void)st;                                                                                  \
+        _Pragma(                                                                                   \
+            "omp parallel for simd num_threads(cpu->n_threads) schedule(static)") for (long i = 0; \
+                                                                                       i < n; ++i) \
+            y[i] = (expr);                                                                         \
+        return CUSEG_OK;                                                                           \
     }
 
 ELEMENTWISE_FORWARD(relu_forward, cs_relu(x[i]))
@@ -52,16 +54,23 @@ static cuseg_status add_forward(const cs_step *st, const cs_io *io, cs_cpu *cpu)
     float *y = io->out[0];
     const long n = (long)cs_shape_count(&st->out_shape[0]);
 #pragma omp parallel for simd num_threads(cpu->n_threads) schedule(static)
-    for (long i = 0; i < n; ++i) y[i] = a[i] + b[i];
+    for (long i = 0; i < n; ++i)
+        y[i] = a[i] + b[i];
     return CUSEG_OK;
 }
 
-const cs_op_def cs_op_relu = {"relu", cs_infer_same_f32, 1, NULL, relu_forward, NULL, NULL};
-const cs_op_def cs_op_relu6 = {"relu6", cs_infer_same_f32, 1, NULL, relu6_forward, NULL, NULL};
-const cs_op_def cs_op_sigmoid = {"sigmoid", cs_infer_same_f32, 1, NULL, sigmoid_forward, NULL, NULL};
-const cs_op_def cs_op_dropout = {"dropout", dropout_infer, 1, NULL, dropout_forward, NULL, NULL};
-const cs_op_def cs_op_scale = {"scale", cs_infer_same_f32, 1, NULL, scale_forward, NULL, NULL};
-const cs_op_def cs_op_add = {"add", add_infer, 1, NULL, add_forward, NULL, NULL};
+const cs_op_def cs_op_relu = {
+    .name = "relu", .infer = cs_infer_same_f32, .n_outputs = 1, .cpu_forward = relu_forward};
+const cs_op_def cs_op_relu6 = {
+    .name = "relu6", .infer = cs_infer_same_f32, .n_outputs = 1, .cpu_forward = relu6_forward};
+const cs_op_def cs_op_sigmoid = {
+    .name = "sigmoid", .infer = cs_infer_same_f32, .n_outputs = 1, .cpu_forward = sigmoid_forward};
+const cs_op_def cs_op_dropout = {
+    .name = "dropout", .infer = dropout_infer, .n_outputs = 1, .cpu_forward = dropout_forward};
+const cs_op_def cs_op_scale = {
+    .name = "scale", .infer = cs_infer_same_f32, .n_outputs = 1, .cpu_forward = scale_forward};
+const cs_op_def cs_op_add = {
+    .name = "add", .infer = add_infer, .n_outputs = 1, .cpu_forward = add_forward};
 
 static cuseg_status unary(cuseg_graph *g, cs_op_id op, const char *name, int x,
                           const cs_op_params *p, int *y) {

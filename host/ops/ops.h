@@ -31,6 +31,18 @@ typedef struct cs_io {
     void *const *out;
 } cs_io;
 
+/* Gradients of one step (training). Each gradient buffer has the shape of
+ * its tensor. din and dparam are ACCUMULATED into (+=) so that a value read
+ * by several nodes sums its gradients; an entry is NULL when no gradient is
+ * wanted (the image input, int32 indices, frozen parameters). */
+typedef struct cs_grad_io {
+    const void *const *in;    /* forward inputs */
+    const void *const *out;   /* forward outputs */
+    const float *const *dout; /* gradients of the outputs (NULL: none flows) */
+    float *const *din;        /* gradients of the inputs */
+    float *const *dparam;     /* gradients of the node's parameters, in declaration order */
+} cs_grad_io;
+
 typedef struct cs_op_def {
     const char *name;
     /* Shape rule and parameter check. `in` holds the input shapes (spatial or
@@ -45,6 +57,9 @@ typedef struct cs_op_def {
     cuseg_status (*cpu_prepare)(cs_step *step, const cuseg_graph *g, cs_cpu *cpu);
     cuseg_status (*cpu_forward)(const cs_step *step, const cs_io *io, cs_cpu *cpu);
     void (*cpu_release)(void *state);
+    /* Training: gradients of the inputs and parameters; NULL where an op has
+     * no backward yet (or none: argmax). */
+    cuseg_status (*cpu_backward)(const cs_step *step, const cs_grad_io *io, cs_cpu *cpu);
     /* CUDA entry points; NULL where the CUDA backend has no kernel yet. */
     cuseg_status (*cuda_forward)(const cs_step *step, const cs_io *io, void *cuda);
 } cs_op_def;

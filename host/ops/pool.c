@@ -19,8 +19,10 @@
 /* PyTorch's default: a zero stride means stride = kernel. */
 static cuseg_pool2d_params normalized(const cuseg_pool2d_params *p) {
     cuseg_pool2d_params q = *p;
-    if (q.stride_h == 0) q.stride_h = q.kernel_h;
-    if (q.stride_w == 0) q.stride_w = q.kernel_w;
+    if (q.stride_h == 0)
+        q.stride_h = q.kernel_h;
+    if (q.stride_w == 0)
+        q.stride_w = q.kernel_w;
     return q;
 }
 
@@ -122,10 +124,12 @@ static cuseg_status unpool_infer(const cs_node *node, const cs_shape *in, cs_sha
  * only when every value is -inf. */
 static void max_window(const float *x, int W, int C, int h0, int h1, int w0, int w1, float *y,
                        int32_t *ind) {
-    for (int c = 0; c < C; ++c) y[c] = -INFINITY;
+    for (int c = 0; c < C; ++c)
+        y[c] = -INFINITY;
     if (ind) {
         const int32_t first = h0 * W + w0;
-        for (int c = 0; c < C; ++c) ind[c] = first;
+        for (int c = 0; c < C; ++c)
+            ind[c] = first;
     }
     for (int h = h0; h < h1; ++h)
         for (int w = w0; w < w1; ++w) {
@@ -189,20 +193,22 @@ static cuseg_status avg_pool_forward(const cs_step *st, const cs_io *io, cs_cpu 
                                &wp);
                 /* PyTorch: the padded window clipped to input + padding, or
                  * only the input elements. Never 0 (pads <= kernel / 2). */
-                const float div =
-                    (float)(p.count_include_pad ? hp * wp : (h1 - h0) * (w1 - w0));
+                const float div = (float)(p.count_include_pad ? hp * wp : (h1 - h0) * (w1 - w0));
                 float *yo = y + (((size_t)n * OH + oh) * OW + ow) * C;
                 /* A window has at most kernel_h*kernel_w terms: a float sum
                  * in PyTorch's order (h, then w) is accurate enough. */
-                for (int c = 0; c < C; ++c) yo[c] = 0.0f;
+                for (int c = 0; c < C; ++c)
+                    yo[c] = 0.0f;
                 for (int h = h0; h < h1; ++h)
                     for (int w = w0; w < w1; ++w) {
                         const float *xp = xn + ((size_t)h * W + w) * C;
 #pragma omp simd
-                        for (int c = 0; c < C; ++c) yo[c] += xp[c];
+                        for (int c = 0; c < C; ++c)
+                            yo[c] += xp[c];
                     }
 #pragma omp simd
-                for (int c = 0; c < C; ++c) yo[c] /= div;
+                for (int c = 0; c < C; ++c)
+                    yo[c] /= div;
             }
         }
     return CUSEG_OK;
@@ -235,9 +241,11 @@ static cuseg_status global_avg_forward(const cs_step *st, const cs_io *io, cs_cp
             for (size_t i = 0; i < HW; ++i) {
                 const float *xp = xn + i * C;
 #pragma omp simd
-                for (int c = 0; c < cn; ++c) acc[c] += xp[c];
+                for (int c = 0; c < cn; ++c)
+                    acc[c] += xp[c];
             }
-            for (int c = 0; c < cn; ++c) y[(size_t)n * C + c0 + c] = (float)(acc[c] / (double)HW);
+            for (int c = 0; c < cn; ++c)
+                y[(size_t)n * C + c0 + c] = (float)(acc[c] / (double)HW);
         }
     return CUSEG_OK;
 }
@@ -251,7 +259,8 @@ static cuseg_status unpool_forward(const cs_step *st, const cs_io *io, cs_cpu *c
     const uint32_t plane = (uint32_t)OH * (uint32_t)OW; /* <= INT32_MAX (checked by infer) */
     const size_t row = (size_t)OW * C;
 #pragma omp parallel for num_threads(cpu->n_threads) schedule(static)
-    for (long r = 0; r < (long)N * OH; ++r) memset(y + (size_t)r * row, 0, row * sizeof *y);
+    for (long r = 0; r < (long)N * OH; ++r)
+        memset(y + (size_t)r * row, 0, row * sizeof *y);
 
     /* Tasks own whole channels, so no two write the same element; within a
      * channel plane the scan is row-major and a later duplicate index wins,
@@ -298,14 +307,16 @@ static cuseg_status unpool_forward(const cs_step *st, const cs_io *io, cs_cpu *c
     return CUSEG_OK;
 }
 
-const cs_op_def cs_op_max_pool2d = {"max_pool2d", pool_infer, 1, NULL, max_pool_forward, NULL,
-                                    NULL};
-const cs_op_def cs_op_avg_pool2d = {"avg_pool2d", pool_infer, 1, NULL, avg_pool_forward, NULL,
-                                    NULL};
-const cs_op_def cs_op_global_avg_pool = {"global_avg_pool", global_avg_infer, 1, NULL,
-                                         global_avg_forward, NULL, NULL};
-const cs_op_def cs_op_max_unpool2d = {"max_unpool2d", unpool_infer, 1, NULL, unpool_forward, NULL,
-                                      NULL};
+const cs_op_def cs_op_max_pool2d = {
+    .name = "max_pool2d", .infer = pool_infer, .n_outputs = 1, .cpu_forward = max_pool_forward};
+const cs_op_def cs_op_avg_pool2d = {
+    .name = "avg_pool2d", .infer = pool_infer, .n_outputs = 1, .cpu_forward = avg_pool_forward};
+const cs_op_def cs_op_global_avg_pool = {.name = "global_avg_pool",
+                                         .infer = global_avg_infer,
+                                         .n_outputs = 1,
+                                         .cpu_forward = global_avg_forward};
+const cs_op_def cs_op_max_unpool2d = {
+    .name = "max_unpool2d", .infer = unpool_infer, .n_outputs = 1, .cpu_forward = unpool_forward};
 
 static cuseg_status pool_node(cuseg_graph *g, cs_op_id op, const char *name, int x,
                               const cuseg_pool2d_params *p, int with_indices, int *outs) {
@@ -323,7 +334,8 @@ cuseg_status cuseg_graph_max_pool2d(cuseg_graph *g, const char *name, int x,
     int outs[CS_MAX_OUTPUTS];
     CS_CHECK(pool_node(g, CS_OP_MAX_POOL2D, name, x, p, indices != NULL, outs));
     *y = outs[0];
-    if (indices) *indices = outs[1];
+    if (indices)
+        *indices = outs[1];
     return CUSEG_OK;
 }
 

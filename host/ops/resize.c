@@ -273,10 +273,14 @@ static cuseg_status nearest_forward(const cs_step *st, const cs_io *io, cs_cpu *
 
 /* cuda_forward stays NULL until the CUDA executor exists (cuda/resize.cu has
  * the kernels). */
-const cs_op_def cs_op_resize_bilinear = {"resize_bilinear", bilinear_infer, 1,   NULL,
-                                         bilinear_forward,  NULL,           NULL};
-const cs_op_def cs_op_resize_nearest = {"resize_nearest", nearest_infer, 1,   NULL,
-                                        nearest_forward,  NULL,          NULL};
+const cs_op_def cs_op_resize_bilinear = {.name = "resize_bilinear",
+                                         .infer = bilinear_infer,
+                                         .n_outputs = 1,
+                                         .cpu_forward = bilinear_forward};
+const cs_op_def cs_op_resize_nearest = {.name = "resize_nearest",
+                                        .infer = nearest_infer,
+                                        .n_outputs = 1,
+                                        .cpu_forward = nearest_forward};
 
 static cuseg_status add_resize(cuseg_graph *g, cs_op_id op, const char *name, int x, int like,
                                const cuseg_resize_params *p, int *y) {

@@ -30,13 +30,15 @@ static cuseg_status softmax_forward(const cs_step *st, const cs_io *io, cs_cpu *
         /* Subtracting the maximum keeps every exponent <= 0: no overflow for
          * large logits, and the sum is >= 1, so no 0/0 when all underflow. */
         float m = xp[0];
-        for (int c = 1; c < C; ++c) m = xp[c] > m ? xp[c] : m;
+        for (int c = 1; c < C; ++c)
+            m = xp[c] > m ? xp[c] : m;
         float sum = 0.0f;
         for (int c = 0; c < C; ++c) {
             yp[c] = expf(xp[c] - m);
             sum += yp[c];
         }
-        for (int c = 0; c < C; ++c) yp[c] /= sum;
+        for (int c = 0; c < C; ++c)
+            yp[c] /= sum;
     }
     return CUSEG_OK;
 }
@@ -54,14 +56,17 @@ static cuseg_status argmax_forward(const cs_step *st, const cs_io *io, cs_cpu *c
         /* Strictly greater: the first maximum wins. A NaN counts as the
          * maximum and the first NaN wins, as in torch.argmax. */
         for (int c = 1; c < C && !isnan(xp[best]); ++c)
-            if (xp[c] > xp[best] || isnan(xp[c])) best = c;
+            if (xp[c] > xp[best] || isnan(xp[c]))
+                best = c;
         y[p] = best;
     }
     return CUSEG_OK;
 }
 
-const cs_op_def cs_op_softmax = {"softmax", cs_infer_same_f32, 1, NULL, softmax_forward, NULL, NULL};
-const cs_op_def cs_op_argmax = {"argmax", argmax_infer, 1, NULL, argmax_forward, NULL, NULL};
+const cs_op_def cs_op_softmax = {
+    .name = "softmax", .infer = cs_infer_same_f32, .n_outputs = 1, .cpu_forward = softmax_forward};
+const cs_op_def cs_op_argmax = {
+    .name = "argmax", .infer = argmax_infer, .n_outputs = 1, .cpu_forward = argmax_forward};
 
 cuseg_status cuseg_graph_softmax(cuseg_graph *g, const char *name, int x, int *y) {
     CS_CHECK_ARG(y, "softmax '%s': output pointer is NULL", name ? name : "(null)");
