@@ -30,24 +30,36 @@ static cuseg_status dropout_infer(const cs_node *node, const cs_shape *in, cs_sh
     return cs_infer_same_f32(node, in, out, params, n_params);
 }
 
-#define ELEMENTWISE_FORWARD(fn, expr)                                                              \
-    static cuseg_status fn(const cs_step *st, const cs_io *io, cs_cpu *cpu) {                      \
+/* y[i] = expr, and dx[i] += dy[i] * dexpr (x, y: the forward's input and
+ * output; the derivative reads whichever is cheaper). */
+// clang-format off
+#define ELEMENTWISE(name, expr, dexpr)                                                             \
+    static cuseg_status name##_forward(const cs_step *st, const cs_io *io, cs_cpu *cpu) {          \
         const float *x = io->in[0];                                                                \
         float *y = io->out[0];                                                                     \
         const long n = (long)cs_shape_count(&st->out_shape[0]);                                    \
         (void)st;                                                                                  \
-        _Pragma(                                                                                   \
-            "omp parallel for simd num_threads(cpu->n_threads) schedule(static)") for (long i = 0; \
-                                                                                       i < n; ++i) \
-            y[i] = (expr);                                                                         \
+        _Pragma("omp parallel for simd num_threads(cpu->n_threads) schedule(static)")             \
+        for (long i = 0; i < n; ++i) y[i] = (expr);                                                \
+        return CUSEG_OK;                                                                           \
+    }                                                                                              \
+    static cuseg_status name##_backward(const cs_step *st, const cs_grad_io *io, cs_cpu *cpu) {    \
+        const float *x = io->in[0], *y = io->out[0], *dy = io->dout[0];                            \
+        float *dx = io->din[0];                                                                    \
+        const long n = (long)cs_shape_count(&st->out_shape[0]);                                    \
+        (void)st, (void)x, (void)y;                                                                \
+        if (!dx || !dy) return CUSEG_OK;                                                           \
+        _Pragma("omp parallel for simd num_threads(cpu->n_threads) schedule(static)")             \
+        for (long i = 0; i < n; ++i) dx[i] += dy[i] * (dexpr);                                     \
         return CUSEG_OK;                                                                           \
     }
+// clang-format on
 
-ELEMENTWISE_FORWARD(relu_forward, cs_relu(x[i]))
-ELEMENTWISE_FORWARD(relu6_forward, cs_relu6(x[i]))
-ELEMENTWISE_FORWARD(sigmoid_forward, 1.0f / (1.0f + expf(-x[i])))
-ELEMENTWISE_FORWARD(dropout_forward, x[i])
-ELEMENTWISE_FORWARD(scale_forward, x[i] * st->node->p.scale.scale + st->node->p.scale.shift)
+ELEMENTWISE(relu, cs_relu(x[i]), x[i] > 0.0f ? 1.0f : 0.0f)
+ELEMENTWISE(relu6, cs_relu6(x[i]), x[i] > 0.0f && x[i] < 6.0f ? 1.0f : 0.0f)
+ELEMENTWISE(sigmoid, 1.0f / (1.0f + expf(-x[i])), y[i] * (1.0f - y[i]))
+ELEMENTWISE(dropout, x[i], 1.0f)
+ELEMENTWISE(scale, x[i] * st->node->p.scale.scale + st->node->p.scale.shift, st->node->p.scale.scale)
 
 static cuseg_status add_forward(const cs_step *st, const cs_io *io, cs_cpu *cpu) {
     const float *a = io->in[0], *b = io->in[1];
@@ -59,18 +71,25 @@ static cuseg_status add_forward(const cs_step *st, const cs_io *io, cs_cpu *cpu)
     return CUSEG_OK;
 }
 
-const cs_op_def cs_op_relu = {
-    .name = "relu", .infer = cs_infer_same_f32, .n_outputs = 1, .cpu_forward = relu_forward};
-const cs_op_def cs_op_relu6 = {
-    .name = "relu6", .infer = cs_infer_same_f32, .n_outputs = 1, .cpu_forward = relu6_forward};
-const cs_op_def cs_op_sigmoid = {
-    .name = "sigmoid", .infer = cs_infer_same_f32, .n_outputs = 1, .cpu_forward = sigmoid_forward};
-const cs_op_def cs_op_dropout = {
-    .name = "dropout", .infer = dropout_infer, .n_outputs = 1, .cpu_forward = dropout_forward};
-const cs_op_def cs_op_scale = {
-    .name = "scale", .infer = cs_infer_same_f32, .n_outputs = 1, .cpu_forward = scale_forward};
-const cs_op_def cs_op_add = {
-    .name = "add", .infer = add_infer, .n_outputs = 1, .cpu_forward = add_forward};
+static cuseg_status add_backward(const cs_step *st, const cs_grad_io *io, cs_cpu *cpu) {
+    const float *dy = io->dout[0];
+    const long n = (long)cs_shape_count(&st->out_shape[0]);
+    for (int k = 0; k < 2 && dy; ++k) {
+        float *d = io->din[k];
+        if (!d) continue;
+#pragma omp parallel for simd num_threads(cpu->n_threads) schedule(static)
+        for (long i = 0; i < n; ++i)
+            d[i] += dy[i];
+    }
+    return CUSEG_OK;
+}
+
+const cs_op_def cs_op_relu = {.name = "relu", .infer = cs_infer_same_f32, .n_outputs = 1, .cpu_forward = relu_forward, .cpu_backward = relu_backward};
+const cs_op_def cs_op_relu6 = {.name = "relu6", .infer = cs_infer_same_f32, .n_outputs = 1, .cpu_forward = relu6_forward, .cpu_backward = relu6_backward};
+const cs_op_def cs_op_sigmoid = {.name = "sigmoid", .infer = cs_infer_same_f32, .n_outputs = 1, .cpu_forward = sigmoid_forward, .cpu_backward = sigmoid_backward};
+const cs_op_def cs_op_dropout = {.name = "dropout", .infer = dropout_infer, .n_outputs = 1, .cpu_forward = dropout_forward, .cpu_backward = dropout_backward};
+const cs_op_def cs_op_scale = {.name = "scale", .infer = cs_infer_same_f32, .n_outputs = 1, .cpu_forward = scale_forward, .cpu_backward = scale_backward};
+const cs_op_def cs_op_add = {.name = "add", .infer = add_infer, .n_outputs = 1, .cpu_forward = add_forward, .cpu_backward = add_backward};
 
 static cuseg_status unary(cuseg_graph *g, cs_op_id op, const char *name, int x,
                           const cs_op_params *p, int *y) {

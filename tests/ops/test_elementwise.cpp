@@ -1,12 +1,13 @@
 #include <cmath>
 
+#include "grad_harness.h"
 #include "op_harness.h"
 
 using namespace cstest;
 
 namespace {
 
-const Shape kShape = {3, 7, 5, 11};
+const Shape kShape = {2, 5, 3, 7}; /* odd sizes; small enough for per-element finite differences */
 
 Input random_input(uint32_t seed, float lo = -8.0f, float hi = 8.0f) {
     return {kShape, random_floats(kShape.count(), seed, lo, hi)};
@@ -114,4 +115,91 @@ TEST(Add, RejectsChannelMismatchAndSpatialMismatch) {
     expect_error(cuseg_session_plan(s, shapes, 3), CUSEG_ERR_SHAPE, "add 'sum'");
     EXPECT_NE(std::string(cuseg_last_error()).find("1x8x8x4 f32 vs 1x8x9x4 f32"), std::string::npos)
         << cuseg_last_error();
+}
+
+/* ---------------------------------------------------------------- gradients */
+
+namespace {
+
+/* Inputs kept at least 0.05 away from the kinks at 0 and 6 (h = 1e-3). */
+Input away_from_kinks(uint32_t seed) {
+    Input in = random_input(seed, -8.0f, 8.0f);
+    for (float &v : in.data) {
+        if (std::fabs(v) < 0.05f) v = v < 0 ? -0.05f - v : 0.05f + v;
+        if (std::fabs(v - 6.0f) < 0.05f) v += 0.1f;
+    }
+    return in;
+}
+
+int unary_node(cuseg_graph *g, const std::vector<int> &x, cuseg_status (*fn)(cuseg_graph *, const char *, int, int *)) {
+    int y = -1;
+    EXPECT_EQ(fn(g, "op", x[0], &y), CUSEG_OK);
+    return y;
+}
+
+Tensor64 map64(const Tensor64 &x, double (*f)(double)) {
+    Tensor64 r(x.size());
+    for (size_t i = 0; i < x.size(); ++i) r[i] = f(x[i]);
+    return r;
+}
+
+}  // namespace
+
+TEST(Relu, GradientMatchesFiniteDifferences) {
+    check_grad({away_from_kinks(11)}, [](cuseg_graph *g, const std::vector<int> &x) { return unary_node(g, x, cuseg_graph_relu); },
+               {}, [](const std::vector<Tensor64> &in, const std::vector<Tensor64> &) {
+                   return map64(in[0], [](double v) { return v > 0 ? v : 0.0; });
+               });
+}
+
+TEST(Relu6, GradientMatchesFiniteDifferences) {
+    check_grad({away_from_kinks(12)}, [](cuseg_graph *g, const std::vector<int> &x) { return unary_node(g, x, cuseg_graph_relu6); },
+               {}, [](const std::vector<Tensor64> &in, const std::vector<Tensor64> &) {
+                   return map64(in[0], [](double v) { return std::min(std::max(v, 0.0), 6.0); });
+               });
+}
+
+TEST(Sigmoid, GradientMatchesFiniteDifferences) {
+    check_grad({random_input(13)}, [](cuseg_graph *g, const std::vector<int> &x) { return unary_node(g, x, cuseg_graph_sigmoid); },
+               {}, [](const std::vector<Tensor64> &in, const std::vector<Tensor64> &) {
+                   return map64(in[0], [](double v) { return 1.0 / (1.0 + std::exp(-v)); });
+               });
+}
+
+TEST(Dropout, GradientIsIdentityAtInference) {
+    check_grad({random_input(14)},
+               [](cuseg_graph *g, const std::vector<int> &x) {
+                   int y = -1;
+                   EXPECT_EQ(cuseg_graph_dropout(g, "drop", x[0], 0.3f, &y), CUSEG_OK);
+                   return y;
+               },
+               {}, [](const std::vector<Tensor64> &in, const std::vector<Tensor64> &) { return in[0]; });
+}
+
+TEST(Scale, GradientMatchesFiniteDifferences) {
+    check_grad({random_input(15)},
+               [](cuseg_graph *g, const std::vector<int> &x) {
+                   int y = -1;
+                   EXPECT_EQ(cuseg_graph_scale(g, "s", x[0], -1.75f, 0.5f, &y), CUSEG_OK);
+                   return y;
+               },
+               {}, [](const std::vector<Tensor64> &in, const std::vector<Tensor64> &) {
+                   Tensor64 r(in[0].size());
+                   for (size_t i = 0; i < r.size(); ++i) r[i] = in[0][i] * -1.75 + 0.5;
+                   return r;
+               });
+}
+
+TEST(Add, GradientReachesBothInputs) {
+    check_grad({random_input(16), random_input(17)},
+               [](cuseg_graph *g, const std::vector<int> &x) {
+                   int y = -1;
+                   EXPECT_EQ(cuseg_graph_add(g, "sum", x[0], x[1], &y), CUSEG_OK);
+                   return y;
+               },
+               {}, [](const std::vector<Tensor64> &in, const std::vector<Tensor64> &) {
+                   Tensor64 r(in[0].size());
+                   for (size_t i = 0; i < r.size(); ++i) r[i] = in[0][i] + in[1][i];
+                   return r;
+               });
 }
