@@ -59,8 +59,32 @@ static cuseg_status concat_forward(const cs_step *st, const cs_io *io, cs_cpu *c
     return CUSEG_OK;
 }
 
-const cs_op_def cs_op_concat = {
-    .name = "concat", .infer = concat_infer, .n_outputs = 1, .cpu_forward = concat_forward};
+/* Each input's gradient is its channel slice of dy. */
+static cuseg_status concat_backward(const cs_step *st, const cs_grad_io *io, cs_cpu *cpu) {
+    const cs_shape *os = &st->out_shape[0];
+    const long pixels = (long)os->n * os->h * os->w;
+    const float *dy = io->dout[0];
+    if (!dy) return CUSEG_OK;
+    size_t offset = 0;
+    for (int i = 0; i < st->n_in; ++i) {
+        const size_t c = (size_t)st->in_shape[i].c;
+        float *dx = io->din[i];
+        if (dx) {
+#pragma omp parallel for num_threads(cpu->n_threads) schedule(static)
+            for (long p = 0; p < pixels; ++p)
+                for (size_t k = 0; k < c; ++k)
+                    dx[(size_t)p * c + k] += dy[(size_t)p * os->c + offset + k];
+        }
+        offset += c;
+    }
+    return CUSEG_OK;
+}
+
+const cs_op_def cs_op_concat = {.name = "concat",
+                                .infer = concat_infer,
+                                .n_outputs = 1,
+                                .cpu_forward = concat_forward,
+                                .cpu_backward = concat_backward};
 
 cuseg_status cuseg_graph_concat(cuseg_graph *g, const char *name, const int *xs, int n, int *y) {
     const char *shown = name ? name : "(null)";

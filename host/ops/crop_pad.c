@@ -101,10 +101,51 @@ static cuseg_status pad_forward(const cs_step *st, const cs_io *io, cs_cpu *cpu)
     return CUSEG_OK;
 }
 
-const cs_op_def cs_op_crop = {
-    .name = "crop", .infer = crop_infer, .n_outputs = 1, .cpu_forward = crop_forward};
-const cs_op_def cs_op_pad = {
-    .name = "pad", .infer = pad_infer, .n_outputs = 1, .cpu_forward = pad_forward};
+/* Crop and pad are adjoint: the gradient of a crop is dy placed at the
+ * crop's offset (zeros elsewhere), the gradient of a pad is the crop of dy. */
+static void add_window(const float *src, int src_h, int src_w, float *dst, int dst_h, int dst_w,
+                       int n, int c, int off_h, int off_w, int src_is_big, int threads) {
+    /* Copies the overlap of the small tensor with the big one at (off_h, off_w). */
+    const int h = src_is_big ? dst_h : src_h, w = src_is_big ? dst_w : src_w;
+    const long rows = (long)n * h;
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (long r = 0; r < rows; ++r) {
+        const long b = r / h, y = r % h;
+        const float *s = src_is_big ? src + (((size_t)b * src_h + (size_t)(y + off_h)) * src_w + off_w) * c
+                                    : src + ((size_t)b * src_h + (size_t)y) * src_w * c;
+        float *d = src_is_big ? dst + ((size_t)b * dst_h + (size_t)y) * dst_w * c
+                              : dst + (((size_t)b * dst_h + (size_t)(y + off_h)) * dst_w + off_w) * c;
+        for (size_t k = 0; k < (size_t)w * c; ++k)
+            d[k] += s[k];
+    }
+}
+
+static cuseg_status crop_backward(const cs_step *st, const cs_grad_io *io, cs_cpu *cpu) {
+    const cs_shape *is = &st->in_shape[0], *os = &st->out_shape[0];
+    if (io->din[0] && io->dout[0])
+        add_window(io->dout[0], os->h, os->w, io->din[0], is->h, is->w, os->n, os->c,
+                   st->node->p.crop.offset_h, st->node->p.crop.offset_w, 0, cpu->n_threads);
+    return CUSEG_OK;
+}
+
+static cuseg_status pad_backward(const cs_step *st, const cs_grad_io *io, cs_cpu *cpu) {
+    const cs_shape *is = &st->in_shape[0], *os = &st->out_shape[0];
+    if (io->din[0] && io->dout[0])
+        add_window(io->dout[0], os->h, os->w, io->din[0], is->h, is->w, os->n, os->c,
+                   st->node->p.pad.top, st->node->p.pad.left, 1, cpu->n_threads);
+    return CUSEG_OK;
+}
+
+const cs_op_def cs_op_crop = {.name = "crop",
+                              .infer = crop_infer,
+                              .n_outputs = 1,
+                              .cpu_forward = crop_forward,
+                              .cpu_backward = crop_backward};
+const cs_op_def cs_op_pad = {.name = "pad",
+                             .infer = pad_infer,
+                             .n_outputs = 1,
+                             .cpu_forward = pad_forward,
+                             .cpu_backward = pad_backward};
 
 cuseg_status cuseg_graph_crop(cuseg_graph *g, const char *name, int x, int like, int out_h,
                               int out_w, int offset_h, int offset_w, int *y) {

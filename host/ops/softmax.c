@@ -63,8 +63,31 @@ static cuseg_status argmax_forward(const cs_step *st, const cs_io *io, cs_cpu *c
     return CUSEG_OK;
 }
 
-const cs_op_def cs_op_softmax = {
-    .name = "softmax", .infer = cs_infer_same_f32, .n_outputs = 1, .cpu_forward = softmax_forward};
+/* dx = y * (dy - sum_c dy * y), per pixel. */
+static cuseg_status softmax_backward(const cs_step *st, const cs_grad_io *io, cs_cpu *cpu) {
+    const cs_shape *s = &st->out_shape[0];
+    const long pixels = (long)s->n * s->h * s->w;
+    const int C = s->c;
+    const float *y = io->out[0], *dy = io->dout[0];
+    float *dx = io->din[0];
+    if (!dx || !dy) return CUSEG_OK;
+#pragma omp parallel for num_threads(cpu->n_threads) schedule(static)
+    for (long p = 0; p < pixels; ++p) {
+        const float *yp = y + (size_t)p * C, *gp = dy + (size_t)p * C;
+        float dot = 0.0f;
+        for (int c = 0; c < C; ++c)
+            dot += gp[c] * yp[c];
+        for (int c = 0; c < C; ++c)
+            dx[(size_t)p * C + c] += yp[c] * (gp[c] - dot);
+    }
+    return CUSEG_OK;
+}
+
+const cs_op_def cs_op_softmax = {.name = "softmax",
+                                 .infer = cs_infer_same_f32,
+                                 .n_outputs = 1,
+                                 .cpu_forward = softmax_forward,
+                                 .cpu_backward = softmax_backward};
 const cs_op_def cs_op_argmax = {
     .name = "argmax", .infer = argmax_infer, .n_outputs = 1, .cpu_forward = argmax_forward};
 

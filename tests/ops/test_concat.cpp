@@ -1,5 +1,6 @@
 #include <string>
 
+#include "grad_harness.h"
 #include "op_harness.h"
 
 using namespace cstest;
@@ -140,4 +141,25 @@ TEST(Concat, RejectsSpatialMismatchAtPlanTime) {
                  "input 1 vs input 0: batch and spatial sizes differ: 2x8x9x1 f32 vs 2x8x8x3 f32");
     const int good[3][4] = {{2, 8, 8, 3}, {2, 8, 8, 1}, {2, 8, 8, 2}};
     EXPECT_EQ(cuseg_session_plan(s, good, 3), CUSEG_OK) << cuseg_last_error();
+}
+
+TEST(Concat, GradientSplitsIntoTheInputs) {
+    using cstest::Tensor64;
+    const std::vector<cstest::Input> in = {{{2, 3, 4, 2}, cstest::random_floats(48, 31)},
+                                           {{2, 3, 4, 3}, cstest::random_floats(72, 32)}};
+    cstest::check_grad(
+        in,
+        [](cuseg_graph *g, const std::vector<int> &x) {
+            int y = -1;
+            EXPECT_EQ(cuseg_graph_concat(g, "cat", x.data(), 2, &y), CUSEG_OK);
+            return y;
+        },
+        {}, [](const std::vector<Tensor64> &v, const std::vector<Tensor64> &) {
+            Tensor64 r;
+            for (size_t p = 0; p < 24; ++p) {
+                r.insert(r.end(), v[0].begin() + p * 2, v[0].begin() + p * 2 + 2);
+                r.insert(r.end(), v[1].begin() + p * 3, v[1].begin() + p * 3 + 3);
+            }
+            return r;
+        });
 }

@@ -2,6 +2,7 @@
 #include <functional>
 #include <string>
 
+#include "grad_harness.h"
 #include "op_harness.h"
 
 using namespace cstest;
@@ -208,4 +209,49 @@ TEST(Pad, RejectsSizeBeyondIntRange) {
         return y;
     };
     expect_plan_error(huge, {3}, {{1, 4, 5, 3}}, "padded size 4x2147483652 exceeds the int range");
+}
+
+namespace {
+/* Crop of an NHWC tensor, float64. */
+cstest::Tensor64 crop64(const cstest::Tensor64 &x, cstest::Shape s, int oh, int ow, int h, int w) {
+    cstest::Tensor64 r;
+    for (int n = 0; n < s.n; ++n)
+        for (int i = 0; i < h; ++i)
+            for (int j = 0; j < w; ++j)
+                for (int c = 0; c < s.c; ++c) r.push_back(x[s.at(n, i + oh, j + ow, c)]);
+    return r;
+}
+}  // namespace
+
+TEST(Crop, GradientScattersIntoTheWindow) {
+    const cstest::Shape s = {2, 7, 6, 3};
+    cstest::check_grad({{s, cstest::random_floats(s.count(), 41)}},
+                       [](cuseg_graph *g, const std::vector<int> &x) {
+                           int y = -1;
+                           EXPECT_EQ(cuseg_graph_crop(g, "crop", x[0], -1, 4, 3, 2, 1, &y), CUSEG_OK);
+                           return y;
+                       },
+                       {}, [s](const std::vector<cstest::Tensor64> &v, const std::vector<cstest::Tensor64> &) {
+                           return crop64(v[0], s, 2, 1, 4, 3);
+                       });
+}
+
+TEST(Pad, GradientIsTheCropOfDy) {
+    const cstest::Shape s = {2, 3, 4, 2};
+    cstest::check_grad({{s, cstest::random_floats(s.count(), 42)}},
+                       [](cuseg_graph *g, const std::vector<int> &x) {
+                           int y = -1;
+                           EXPECT_EQ(cuseg_graph_pad(g, "pad", x[0], 1, 2, 0, 3, &y), CUSEG_OK);
+                           return y;
+                       },
+                       {}, [s](const std::vector<cstest::Tensor64> &v, const std::vector<cstest::Tensor64> &) {
+                           const int H = s.h + 3, W = s.w + 3;
+                           cstest::Tensor64 r((size_t)s.n * H * W * s.c, 0.0);
+                           for (int n = 0; n < s.n; ++n)
+                               for (int i = 0; i < s.h; ++i)
+                                   for (int j = 0; j < s.w; ++j)
+                                       for (int c = 0; c < s.c; ++c)
+                                           r[(((size_t)n * H + i + 1) * W + j) * s.c + c] = v[0][s.at(n, i, j, c)];
+                           return r;
+                       });
 }

@@ -2,6 +2,7 @@
 #include <limits>
 #include <string>
 
+#include "grad_harness.h"
 #include "op_harness.h"
 
 using namespace cstest;
@@ -164,4 +165,24 @@ TEST(Argmax, RejectsNonFloatInput) {
     expect_error(cuseg_graph_argmax(g, "am3", x, nullptr), CUSEG_ERR_INVALID_ARGUMENT,
                  "argmax 'am3': output pointer is NULL");
     cuseg_graph_release(g);
+}
+
+TEST(Softmax, GradientMatchesFiniteDifferences) {
+    const cstest::Shape s = {2, 3, 5, 7};
+    cstest::check_grad({{s, cstest::random_floats(s.count(), 51, -3.0f, 3.0f)}},
+                       [](cuseg_graph *g, const std::vector<int> &x) {
+                           int y = -1;
+                           EXPECT_EQ(cuseg_graph_softmax(g, "sm", x[0], &y), CUSEG_OK);
+                           return y;
+                       },
+                       {}, [s](const std::vector<cstest::Tensor64> &v, const std::vector<cstest::Tensor64> &) {
+                           cstest::Tensor64 r(v[0].size());
+                           for (size_t p = 0; p < v[0].size() / s.c; ++p) {
+                               double m = v[0][p * s.c], sum = 0;
+                               for (int c = 1; c < s.c; ++c) m = std::max(m, v[0][p * s.c + c]);
+                               for (int c = 0; c < s.c; ++c) sum += std::exp(v[0][p * s.c + c] - m);
+                               for (int c = 0; c < s.c; ++c) r[p * s.c + c] = std::exp(v[0][p * s.c + c] - m) / sum;
+                           }
+                           return r;
+                       });
 }
