@@ -307,16 +307,149 @@ static cuseg_status unpool_forward(const cs_step *st, const cs_io *io, cs_cpu *c
     return CUSEG_OK;
 }
 
-const cs_op_def cs_op_max_pool2d = {
-    .name = "max_pool2d", .infer = pool_infer, .n_outputs = 1, .cpu_forward = max_pool_forward};
-const cs_op_def cs_op_avg_pool2d = {
-    .name = "avg_pool2d", .infer = pool_infer, .n_outputs = 1, .cpu_forward = avg_pool_forward};
+/* ---------------------------------------------------------------- backward
+ * Pooling windows overlap, so gradients scatter; tasks own (image, channel
+ * block) pairs so that no two threads add to the same element. */
+
+static cuseg_status max_pool_backward(const cs_step *st, const cs_grad_io *io, cs_cpu *cpu) {
+    const cs_shape *xs = &st->in_shape[0], *ys = &st->out_shape[0];
+    const cuseg_pool2d_params p = normalized(&st->node->p.pool.w);
+    const float *x = io->in[0], *dy = io->dout[0];
+    float *dx = io->din[0];
+    if (!dx || !dy)
+        return CUSEG_OK;
+    const int N = xs->n, H = xs->h, W = xs->w, C = xs->c, OH = ys->h, OW = ys->w;
+    const int n_blocks = (C + POOL_CBLOCK - 1) / POOL_CBLOCK;
+#pragma omp parallel for collapse(2) num_threads(cpu->n_threads) schedule(static)
+    for (int n = 0; n < N; ++n)
+        for (int b = 0; b < n_blocks; ++b) {
+            const int c0 = b * POOL_CBLOCK, cn = C - c0 < POOL_CBLOCK ? C - c0 : POOL_CBLOCK;
+            const float *xn = x + (size_t)n * H * W * C;
+            float *dxn = dx + (size_t)n * H * W * C;
+            float m[POOL_CBLOCK];
+            int32_t at[POOL_CBLOCK];
+            for (int oh = 0; oh < OH; ++oh) {
+                int h0, h1, hp, w0, w1, wp;
+                cs_pool_window(oh, p.kernel_h, p.stride_h, p.pad_top, p.pad_bottom, H, &h0, &h1,
+                               &hp);
+                for (int ow = 0; ow < OW; ++ow) {
+                    cs_pool_window(ow, p.kernel_w, p.stride_w, p.pad_left, p.pad_right, W, &w0, &w1,
+                                   &wp);
+                    /* The same selection as the forward (first maximum, NaN wins). */
+                    for (int c = 0; c < cn; ++c) {
+                        m[c] = -INFINITY;
+                        at[c] = h0 * W + w0;
+                    }
+                    for (int h = h0; h < h1; ++h)
+                        for (int w = w0; w < w1; ++w)
+                            for (int c = 0; c < cn; ++c) {
+                                const float v = xn[((size_t)h * W + w) * C + c0 + c];
+                                if (v > m[c] || (v != v && m[c] == m[c])) {
+                                    m[c] = v;
+                                    at[c] = h * W + w;
+                                }
+                            }
+                    const float *g = dy + (((size_t)n * OH + oh) * OW + ow) * C + c0;
+                    for (int c = 0; c < cn; ++c)
+                        dxn[(size_t)at[c] * C + c0 + c] += g[c];
+                }
+            }
+        }
+    return CUSEG_OK;
+}
+
+static cuseg_status avg_pool_backward(const cs_step *st, const cs_grad_io *io, cs_cpu *cpu) {
+    const cs_shape *xs = &st->in_shape[0], *ys = &st->out_shape[0];
+    const cuseg_pool2d_params p = normalized(&st->node->p.pool.w);
+    const float *dy = io->dout[0];
+    float *dx = io->din[0];
+    if (!dx || !dy)
+        return CUSEG_OK;
+    const int N = xs->n, H = xs->h, W = xs->w, C = xs->c, OH = ys->h, OW = ys->w;
+    const int n_blocks = (C + POOL_CBLOCK - 1) / POOL_CBLOCK;
+#pragma omp parallel for collapse(2) num_threads(cpu->n_threads) schedule(static)
+    for (int n = 0; n < N; ++n)
+        for (int b = 0; b < n_blocks; ++b) {
+            const int c0 = b * POOL_CBLOCK, cn = C - c0 < POOL_CBLOCK ? C - c0 : POOL_CBLOCK;
+            float *dxn = dx + (size_t)n * H * W * C + c0;
+            for (int oh = 0; oh < OH; ++oh) {
+                int h0, h1, hp, w0, w1, wp;
+                cs_pool_window(oh, p.kernel_h, p.stride_h, p.pad_top, p.pad_bottom, H, &h0, &h1,
+                               &hp);
+                for (int ow = 0; ow < OW; ++ow) {
+                    cs_pool_window(ow, p.kernel_w, p.stride_w, p.pad_left, p.pad_right, W, &w0, &w1,
+                                   &wp);
+                    const float div =
+                        (float)(p.count_include_pad ? hp * wp : (h1 - h0) * (w1 - w0));
+                    const float *g = dy + (((size_t)n * OH + oh) * OW + ow) * C + c0;
+                    for (int h = h0; h < h1; ++h)
+                        for (int w = w0; w < w1; ++w)
+                            for (int c = 0; c < cn; ++c)
+                                dxn[((size_t)h * W + w) * C + c] += g[c] / div;
+                }
+            }
+        }
+    return CUSEG_OK;
+}
+
+static cuseg_status global_avg_backward(const cs_step *st, const cs_grad_io *io, cs_cpu *cpu) {
+    const cs_shape *xs = &st->in_shape[0];
+    const float *dy = io->dout[0];
+    float *dx = io->din[0];
+    if (!dx || !dy)
+        return CUSEG_OK;
+    const size_t HW = (size_t)xs->h * xs->w, C = (size_t)xs->c;
+    const float inv = (float)(1.0 / (double)HW);
+#pragma omp parallel for num_threads(cpu->n_threads) schedule(static)
+    for (long r = 0; r < (long)(xs->n * HW); ++r) {
+        const float *g = dy + (size_t)(r / (long)HW) * C;
+        for (size_t c = 0; c < C; ++c)
+            dx[(size_t)r * C + c] += g[c] * inv;
+    }
+    return CUSEG_OK;
+}
+
+/* Unpooling copies x[i] to out[ind[i]]: the gradient gathers it back (the
+ * indices have none). */
+static cuseg_status unpool_backward(const cs_step *st, const cs_grad_io *io, cs_cpu *cpu) {
+    const cs_shape *xs = &st->in_shape[0], *ys = &st->out_shape[0];
+    const int32_t *ind = io->in[1];
+    const float *dy = io->dout[0];
+    float *dx = io->din[0];
+    if (!dx || !dy)
+        return CUSEG_OK;
+    const size_t HW = (size_t)xs->h * xs->w, C = (size_t)xs->c, plane = (size_t)ys->h * ys->w;
+#pragma omp parallel for num_threads(cpu->n_threads) schedule(static)
+    for (long r = 0; r < (long)(xs->n * HW); ++r) {
+        const size_t n = (size_t)r / HW;
+        for (size_t c = 0; c < C; ++c) {
+            const int32_t idx = ind[(size_t)r * C + c]; /* checked by the forward */
+            dx[(size_t)r * C + c] += dy[(n * plane + (size_t)idx) * C + c];
+        }
+    }
+    return CUSEG_OK;
+}
+
+const cs_op_def cs_op_max_pool2d = {.name = "max_pool2d",
+                                    .infer = pool_infer,
+                                    .n_outputs = 1,
+                                    .cpu_forward = max_pool_forward,
+                                    .cpu_backward = max_pool_backward};
+const cs_op_def cs_op_avg_pool2d = {.name = "avg_pool2d",
+                                    .infer = pool_infer,
+                                    .n_outputs = 1,
+                                    .cpu_forward = avg_pool_forward,
+                                    .cpu_backward = avg_pool_backward};
 const cs_op_def cs_op_global_avg_pool = {.name = "global_avg_pool",
                                          .infer = global_avg_infer,
                                          .n_outputs = 1,
-                                         .cpu_forward = global_avg_forward};
-const cs_op_def cs_op_max_unpool2d = {
-    .name = "max_unpool2d", .infer = unpool_infer, .n_outputs = 1, .cpu_forward = unpool_forward};
+                                         .cpu_forward = global_avg_forward,
+                                         .cpu_backward = global_avg_backward};
+const cs_op_def cs_op_max_unpool2d = {.name = "max_unpool2d",
+                                      .infer = unpool_infer,
+                                      .n_outputs = 1,
+                                      .cpu_forward = unpool_forward,
+                                      .cpu_backward = unpool_backward};
 
 static cuseg_status pool_node(cuseg_graph *g, cs_op_id op, const char *name, int x,
                               const cuseg_pool2d_params *p, int with_indices, int *outs) {

@@ -190,7 +190,8 @@ static cuseg_status make_first_outputs(int **first, int in, int out, float ratio
 
 cuseg_status cs_resize_bilinear_backward_cpu(const float *dy, float *dx, int n, int h_in, int w_in,
                                              int c, int h_out, int w_out, float ratio_h,
-                                             float ratio_w, int align_corners, int n_threads) {
+                                             float ratio_w, int align_corners, int accumulate,
+                                             int n_threads) {
     CS_CHECK(check_sizes(dy, dx, n, h_in, w_in, c, h_out, w_out));
     tap *rows_t = NULL, *cols_t = NULL;
     int *first_h = NULL, *first_w = NULL;
@@ -208,8 +209,9 @@ cuseg_status cs_resize_bilinear_backward_cpu(const float *dy, float *dx, int n, 
             const int b = (int)(r / h_in), ih = (int)(r % h_in);
             float *out = dx + (size_t)r * w_in * c;
             for (int iw = 0; iw < w_in; ++iw, out += c) {
-                for (int ch = 0; ch < c; ++ch)
-                    out[ch] = 0.0f;
+                if (!accumulate)
+                    for (int ch = 0; ch < c; ++ch)
+                        out[ch] = 0.0f;
                 for (int oh = first_h[ih]; oh < first_h[ih + 2]; ++oh) {
                     const float wh = tap_weight(&rows_t[oh], ih);
                     const float *g_row = dy + ((size_t)b * h_out + oh) * w_out * c;
@@ -271,16 +273,62 @@ static cuseg_status nearest_forward(const cs_step *st, const cs_io *io, cs_cpu *
     return CUSEG_OK;
 }
 
+static cuseg_status bilinear_backward(const cs_step *st, const cs_grad_io *io, cs_cpu *cpu) {
+    const cs_shape *is = &st->in_shape[0], *os = &st->out_shape[0];
+    if (!io->din[0] || !io->dout[0])
+        return CUSEG_OK;
+    const int ac = st->node->p.resize.align_corners != 0;
+    double scale_h, scale_w;
+    mapping_scales(st->node, &scale_h, &scale_w);
+    return cs_resize_bilinear_backward_cpu(
+        io->dout[0], io->din[0], is->n, is->h, is->w, is->c, os->h, os->w,
+        cs_bilinear_ratio(is->h, os->h, ac, scale_h), cs_bilinear_ratio(is->w, os->w, ac, scale_w),
+        ac, 1, cpu->n_threads);
+}
+
+/* Nearest: each output copies one input pixel, so the gradient scatters
+ * back; tasks own channel blocks, so no two threads add to one element. */
+static cuseg_status nearest_backward(const cs_step *st, const cs_grad_io *io, cs_cpu *cpu) {
+    const cs_shape *is = &st->in_shape[0], *os = &st->out_shape[0];
+    const float *dy = io->dout[0];
+    float *dx = io->din[0];
+    if (!dx || !dy)
+        return CUSEG_OK;
+    double scale_h, scale_w;
+    mapping_scales(st->node, &scale_h, &scale_w);
+    const float ratio_h = cs_resize_ratio(is->h, os->h, scale_h);
+    const float ratio_w = cs_resize_ratio(is->w, os->w, scale_w);
+    const int C = is->c, blocks = (C + 15) / 16;
+#pragma omp parallel for collapse(2) num_threads(cpu->n_threads) schedule(static)
+    for (int b = 0; b < is->n; ++b)
+        for (int k = 0; k < blocks; ++k) {
+            const int c0 = k * 16, c1 = c0 + 16 < C ? c0 + 16 : C;
+            for (int oh = 0; oh < os->h; ++oh) {
+                const int ih = cs_nearest_index(oh, is->h, os->h, ratio_h);
+                for (int ow = 0; ow < os->w; ++ow) {
+                    const int iw = cs_nearest_index(ow, is->w, os->w, ratio_w);
+                    const float *g = dy + (((size_t)b * os->h + oh) * os->w + ow) * C;
+                    float *d = dx + (((size_t)b * is->h + ih) * is->w + iw) * C;
+                    for (int c = c0; c < c1; ++c)
+                        d[c] += g[c];
+                }
+            }
+        }
+    return CUSEG_OK;
+}
+
 /* cuda_forward stays NULL until the CUDA executor exists (cuda/resize.cu has
  * the kernels). */
 const cs_op_def cs_op_resize_bilinear = {.name = "resize_bilinear",
                                          .infer = bilinear_infer,
                                          .n_outputs = 1,
-                                         .cpu_forward = bilinear_forward};
+                                         .cpu_forward = bilinear_forward,
+                                         .cpu_backward = bilinear_backward};
 const cs_op_def cs_op_resize_nearest = {.name = "resize_nearest",
                                         .infer = nearest_infer,
                                         .n_outputs = 1,
-                                        .cpu_forward = nearest_forward};
+                                        .cpu_forward = nearest_forward,
+                                        .cpu_backward = nearest_backward};
 
 static cuseg_status add_resize(cuseg_graph *g, cs_op_id op, const char *name, int x, int like,
                                const cuseg_resize_params *p, int *y) {

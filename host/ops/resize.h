@@ -17,12 +17,14 @@ cuseg_status cs_resize_bilinear_forward_cpu(const float *x, float *y, int n, int
                                             float ratio_w, int align_corners, int n_threads);
 
 /* dx (n x h_in x w_in x c) = adjoint of the forward above applied to dy
- * (n x h_out x w_out x c). Every dx element is written (no need to clear
- * it); each sums the dy elements whose taps read it, so no two threads
- * write the same element. */
+ * (n x h_out x w_out x c), or dx += that when `accumulate`. Without it every
+ * dx element is written (no need to clear it). Each element sums the dy
+ * elements whose taps read it (a gather), so no two threads write the same
+ * element. */
 cuseg_status cs_resize_bilinear_backward_cpu(const float *dy, float *dx, int n, int h_in, int w_in,
                                              int c, int h_out, int w_out, float ratio_h,
-                                             float ratio_w, int align_corners, int n_threads);
+                                             float ratio_w, int align_corners, int accumulate,
+                                             int n_threads);
 
 #ifdef __cplusplus
 }

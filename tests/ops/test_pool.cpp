@@ -5,6 +5,7 @@
 #include <limits>
 #include <memory>
 
+#include "grad_harness.h"
 #include "op_harness.h"
 
 using namespace cstest;
@@ -677,4 +678,104 @@ TEST(MaxUnpool2d, RejectsIndicesOfAnotherSizeAtPlanTime) {
                   .find("x and indices: batch and spatial sizes differ: 1x4x4x3 f32 vs 1x6x6x3 i32"),
               std::string::npos)
         << cuseg_last_error();
+}
+
+/* ---------------------------------------------------------------- gradients */
+
+namespace {
+
+/* Distinct values 0.01 apart in random order: no two window elements are
+ * within the finite-difference step of each other, so the max is stable. */
+cstest::Input distinct_input(cstest::Shape s, uint32_t seed) {
+    std::vector<float> v(s.count());
+    for (size_t i = 0; i < v.size(); ++i) v[i] = 0.01f * (float)i - 0.005f * (float)v.size();
+    std::shuffle(v.begin(), v.end(), std::mt19937(seed));
+    return {s, v};
+}
+
+/* float64 max or average pooling with PyTorch's window rules. */
+cstest::Tensor64 pool64(const cstest::Tensor64 &x, cstest::Shape s, const cuseg_pool2d_params &p, bool avg,
+                        cstest::Shape *out) {
+    const int sh = p.stride_h ? p.stride_h : p.kernel_h, sw = p.stride_w ? p.stride_w : p.kernel_w;
+    auto size = [](int in, int k, int st, int pb, int pe, int ceil) {
+        int span = in + pb + pe - k + (ceil ? st - 1 : 0);
+        int o = span / st + 1;
+        if (ceil && (o - 1) * st >= in + pb) --o;
+        return o;
+    };
+    const int OH = size(s.h, p.kernel_h, sh, p.pad_top, p.pad_bottom, p.ceil_mode);
+    const int OW = size(s.w, p.kernel_w, sw, p.pad_left, p.pad_right, p.ceil_mode);
+    *out = {s.n, OH, OW, s.c};
+    cstest::Tensor64 y(out->count());
+    for (int n = 0; n < s.n; ++n)
+        for (int oh = 0; oh < OH; ++oh)
+            for (int ow = 0; ow < OW; ++ow)
+                for (int c = 0; c < s.c; ++c) {
+                    int hs = oh * sh - p.pad_top, ws = ow * sw - p.pad_left;
+                    int he = std::min(hs + p.kernel_h, s.h + p.pad_bottom), we = std::min(ws + p.kernel_w, s.w + p.pad_right);
+                    const int padded = (he - hs) * (we - ws);
+                    hs = std::max(hs, 0), ws = std::max(ws, 0), he = std::min(he, s.h), we = std::min(we, s.w);
+                    double acc = avg ? 0.0 : -INFINITY;
+                    for (int h = hs; h < he; ++h)
+                        for (int w = ws; w < we; ++w) {
+                            const double v = x[s.at(n, h, w, c)];
+                            acc = avg ? acc + v : std::max(acc, v);
+                        }
+                    if (avg) acc /= p.count_include_pad ? padded : (he - hs) * (we - ws);
+                    y[out->at(n, oh, ow, c)] = acc;
+                }
+    return y;
+}
+
+}  // namespace
+
+TEST(MaxPool2d, GradientGoesToTheMaximum) {
+    const cstest::Shape s = {2, 7, 6, 3};
+    for (cuseg_pool2d_params p : {cuseg_pool2d_params{2, 2, 2, 2, 0, 0, 0, 0, 1, 0},
+                                  cuseg_pool2d_params{3, 3, 2, 1, 1, 1, 1, 0, 0, 0}}) {
+        cstest::check_grad({distinct_input(s, 61)},
+                           [p](cuseg_graph *g, const std::vector<int> &x) {
+                               int y = -1;
+                               EXPECT_EQ(cuseg_graph_max_pool2d(g, "mp", x[0], &p, &y, nullptr), CUSEG_OK);
+                               return y;
+                           },
+                           {}, [s, p](const std::vector<cstest::Tensor64> &v, const std::vector<cstest::Tensor64> &) {
+                               cstest::Shape o;
+                               return pool64(v[0], s, p, false, &o);
+                           });
+    }
+}
+
+TEST(AvgPool2d, GradientSpreadsOverTheWindow) {
+    const cstest::Shape s = {2, 7, 6, 3};
+    for (cuseg_pool2d_params p : {cuseg_pool2d_params{3, 3, 2, 2, 1, 1, 1, 1, 1, 1},
+                                  cuseg_pool2d_params{3, 2, 1, 2, 1, 0, 0, 1, 0, 0}}) {
+        cstest::check_grad({{s, cstest::random_floats(s.count(), 62)}},
+                           [p](cuseg_graph *g, const std::vector<int> &x) {
+                               int y = -1;
+                               EXPECT_EQ(cuseg_graph_avg_pool2d(g, "ap", x[0], &p, &y), CUSEG_OK);
+                               return y;
+                           },
+                           {}, [s, p](const std::vector<cstest::Tensor64> &v, const std::vector<cstest::Tensor64> &) {
+                               cstest::Shape o;
+                               return pool64(v[0], s, p, true, &o);
+                           });
+    }
+}
+
+TEST(GlobalAvgPool, GradientIsUniform) {
+    const cstest::Shape s = {2, 5, 3, 4};
+    cstest::check_grad({{s, cstest::random_floats(s.count(), 63)}},
+                       [](cuseg_graph *g, const std::vector<int> &x) {
+                           int y = -1;
+                           EXPECT_EQ(cuseg_graph_global_avg_pool(g, "gap", x[0], &y), CUSEG_OK);
+                           return y;
+                       },
+                       {}, [s](const std::vector<cstest::Tensor64> &v, const std::vector<cstest::Tensor64> &) {
+                           cstest::Tensor64 y((size_t)s.n * s.c, 0.0);
+                           for (int n = 0; n < s.n; ++n)
+                               for (int i = 0; i < s.h * s.w; ++i)
+                                   for (int c = 0; c < s.c; ++c) y[(size_t)n * s.c + c] += v[0][((size_t)n * s.h * s.w + i) * s.c + c] / (s.h * s.w);
+                           return y;
+                       });
 }

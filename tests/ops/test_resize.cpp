@@ -10,6 +10,7 @@
 #include <limits>
 #include <sstream>
 
+#include "grad_harness.h"
 #include "op_harness.h"
 #include "ops/op_math.h" /* static inline, no linkage: included as C++ */
 
@@ -418,7 +419,7 @@ TEST(ResizeBilinear, BackwardIsGatherOfScatter) {
             std::vector<float> dx(s.count(), std::numeric_limits<float>::quiet_NaN());
             std::vector<float> y(so.count());
             ASSERT_EQ(cs_resize_bilinear_backward_cpu(dy.data(), dx.data(), s.n, s.h, s.w, s.c,
-                                                      t.h_out, t.w_out, rh, rw, ac, 3),
+                                                      t.h_out, t.w_out, rh, rw, ac, 0, 3),
                       CUSEG_OK)
                 << cuseg_last_error();
             ASSERT_EQ(cs_resize_bilinear_forward_cpu(x.data(), y.data(), s.n, s.h, s.w, s.c,
@@ -472,9 +473,9 @@ TEST(ResizeBilinear, BackwardIsGatherOfScatter) {
 
 TEST(ResizeBilinear, BackwardRejectsBadSizes) {
     float a = 0, b = 0;
-    expect_error(cs_resize_bilinear_backward_cpu(&a, &b, 1, 0, 1, 1, 1, 1, 1.0f, 1.0f, 0, 1),
+    expect_error(cs_resize_bilinear_backward_cpu(&a, &b, 1, 0, 1, 1, 1, 1, 1.0f, 1.0f, 0, 0, 1),
                  CUSEG_ERR_INVALID_ARGUMENT, "sizes must be positive");
-    expect_error(cs_resize_bilinear_backward_cpu(nullptr, &b, 1, 1, 1, 1, 1, 1, 1.0f, 1.0f, 0, 1),
+    expect_error(cs_resize_bilinear_backward_cpu(nullptr, &b, 1, 1, 1, 1, 1, 1, 1.0f, 1.0f, 0, 0, 1),
                  CUSEG_ERR_INVALID_ARGUMENT, "NULL buffer");
 }
 
@@ -570,4 +571,58 @@ TEST(ResizeBilinear, RejectsScaleThatEmptiesTheOutputAtPlanTime) {
         << cuseg_last_error();
     const int big[1][4] = {{1, 20, 5, 2}};
     EXPECT_EQ(cuseg_session_plan(s, big, 1), CUSEG_OK) << cuseg_last_error();
+}
+
+/* ---------------------------------------------------------------- gradients */
+
+TEST(ResizeBilinear, GradientMatchesFiniteDifferences) {
+    const Shape s = {2, 5, 4, 3};
+    for (int ac = 0; ac < 2; ++ac) {
+        const cuseg_resize_params p = size_params(9, 7, ac);
+        check_grad({{s, random_floats(s.count(), 71 + ac)}},
+                   [p](cuseg_graph *g, const std::vector<int> &x) {
+                       int y = -1;
+                       EXPECT_EQ(cuseg_graph_resize_bilinear(g, "up", x[0], -1, &p, &y), CUSEG_OK);
+                       return y;
+                   },
+                   {}, [s, ac](const std::vector<Tensor64> &v, const std::vector<Tensor64> &) {
+                       Tensor64 y((size_t)s.n * 9 * 7 * s.c);
+                       const float rh = cs_bilinear_ratio(s.h, 9, ac, 0.0), rw = cs_bilinear_ratio(s.w, 7, ac, 0.0);
+                       for (int n = 0; n < s.n; ++n)
+                           for (int oh = 0; oh < 9; ++oh)
+                               for (int ow = 0; ow < 7; ++ow) {
+                                   int h0, h1, w0, w1;
+                                   float lh, lw;
+                                   cs_bilinear_taps(oh, s.h, 9, rh, ac, &h0, &h1, &lh);
+                                   cs_bilinear_taps(ow, s.w, 7, rw, ac, &w0, &w1, &lw);
+                                   for (int c = 0; c < s.c; ++c)
+                                       y[(((size_t)n * 9 + oh) * 7 + ow) * s.c + c] =
+                                           (1 - lh) * ((1 - lw) * v[0][s.at(n, h0, w0, c)] + lw * v[0][s.at(n, h0, w1, c)]) +
+                                           lh * ((1 - lw) * v[0][s.at(n, h1, w0, c)] + lw * v[0][s.at(n, h1, w1, c)]);
+                               }
+                       return y;
+                   });
+    }
+}
+
+TEST(ResizeNearest, GradientScattersToTheSource) {
+    const Shape s = {2, 5, 4, 3};
+    const cuseg_resize_params p = size_params(7, 9);
+    check_grad({{s, random_floats(s.count(), 73)}},
+               [p](cuseg_graph *g, const std::vector<int> &x) {
+                   int y = -1;
+                   EXPECT_EQ(cuseg_graph_resize_nearest(g, "up", x[0], -1, &p, &y), CUSEG_OK);
+                   return y;
+               },
+               {}, [s](const std::vector<Tensor64> &v, const std::vector<Tensor64> &) {
+                   Tensor64 y((size_t)s.n * 7 * 9 * s.c);
+                   for (int n = 0; n < s.n; ++n)
+                       for (int oh = 0; oh < 7; ++oh)
+                           for (int ow = 0; ow < 9; ++ow)
+                               for (int c = 0; c < s.c; ++c)
+                                   y[(((size_t)n * 7 + oh) * 9 + ow) * s.c + c] =
+                                       v[0][s.at(n, cs_nearest_index(oh, s.h, 7, cs_resize_ratio(s.h, 7, 0.0)),
+                                                 cs_nearest_index(ow, s.w, 9, cs_resize_ratio(s.w, 9, 0.0)), c)];
+                   return y;
+               });
 }
