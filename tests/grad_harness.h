@@ -67,6 +67,7 @@ inline void check_grad(const std::vector<Input> &inputs, const std::function<int
     ASSERT_NE(def->cpu_backward, nullptr) << def->name << " has no backward";
     cs_cpu cpu = {};
     cpu.n_threads = 2;
+    cpu.training = 1;
     ASSERT_EQ(dnnl_engine_create(&cpu.engine, dnnl_cpu, 0), dnnl_success);
     ASSERT_EQ(dnnl_stream_create(&cpu.stream, cpu.engine, dnnl_stream_default_flags), dnnl_success);
     if (def->cpu_prepare) {

@@ -25,6 +25,14 @@ typedef struct conv_state {
     /* Depthwise path (groups == in == out channels): weights [kh][kw][C] and
      * bias, BN folded. */
     float *dw_weights, *dw_bias;
+    /* Training: backward primitives, the parameters read in place, and
+     * buffers that oneDNN overwrites before they are added to the gradients
+     * (cuseg's backward accumulates). */
+    dnnl_primitive_t bwd_data, bwd_weights;
+    dnnl_memory_t diff_src, diff_weights, diff_bias, diff_dst;
+    const float *param_w, *param_b;
+    float *zero_bias, *tmp_src, *tmp_w, *tmp_b;
+    size_t n_src, n_w, n_b;
 } conv_state;
 
 static int is_transposed(const cs_node *node) { return node->op == CS_OP_CONV_TRANSPOSE2D; }
@@ -169,6 +177,22 @@ static void conv_release(void *state) {
         dnnl_memory_destroy(s->scratch);
     free(s->dw_weights);
     free(s->dw_bias);
+    if (s->bwd_data)
+        dnnl_primitive_destroy(s->bwd_data);
+    if (s->bwd_weights)
+        dnnl_primitive_destroy(s->bwd_weights);
+    if (s->diff_src)
+        dnnl_memory_destroy(s->diff_src);
+    if (s->diff_weights)
+        dnnl_memory_destroy(s->diff_weights);
+    if (s->diff_bias)
+        dnnl_memory_destroy(s->diff_bias);
+    if (s->diff_dst)
+        dnnl_memory_destroy(s->diff_dst);
+    free(s->zero_bias);
+    free(s->tmp_src);
+    free(s->tmp_w);
+    free(s->tmp_b);
     free(s);
 }
 
@@ -441,6 +465,172 @@ static cuseg_status dw_forward(const cs_step *st, const cs_io *io, cs_cpu *cpu) 
     return CUSEG_OK;
 }
 
+/* Training: forward_training, backward-data and backward-weights primitives
+ * on the parameters in their PyTorch layout (no repacking: they change every
+ * step), and no folding or fused activation (the training plan fuses none). */
+static cuseg_status conv_prepare_training(cs_step *st, const cuseg_graph *g, cs_cpu *cpu,
+                                          conv_state *s) {
+    const cuseg_conv2d_params *p = &st->node->p.conv;
+    const int transposed = is_transposed(st->node);
+    const cs_shape *x = &st->in_shape[0], *y = &st->out_shape[0];
+    const int G = p->groups, O = p->out_channels, C = x->c;
+    dnnl_memory_desc_t src_md, dst_md, bias_md, wei_md;
+    dnnl_dims_t src_dims = {x->n, C, x->h, x->w}, dst_dims = {y->n, O, y->h, y->w}, bias_dims = {O};
+    dnnl_dims_t wei_dims = {G, O / G, C / G, p->kernel_h, p->kernel_w};
+    dnnl_dims_t wei_dims_1 = {O, C, p->kernel_h, p->kernel_w};
+    const dnnl_format_tag_t wtag =
+        transposed ? (G > 1 ? dnnl_giohw : dnnl_iohw) : (G > 1 ? dnnl_goihw : dnnl_oihw);
+    dnnl_dims_t strides = {p->stride_h, p->stride_w};
+    dnnl_dims_t dilates = {p->dilation_h - 1, p->dilation_w - 1};
+    dnnl_dims_t pad_l = {p->pad_top, p->pad_left};
+    dnnl_dims_t pad_r = {p->pad_bottom - p->output_padding_h, p->pad_right - p->output_padding_w};
+    dnnl_memory_desc_init_by_tag(&src_md, 4, src_dims, dnnl_f32, dnnl_nhwc);
+    dnnl_memory_desc_init_by_tag(&dst_md, 4, dst_dims, dnnl_f32, dnnl_nhwc);
+    dnnl_memory_desc_init_by_tag(&bias_md, 1, bias_dims, dnnl_f32, dnnl_x);
+    dnnl_memory_desc_init_by_tag(&wei_md, G > 1 ? 5 : 4, G > 1 ? wei_dims : wei_dims_1, dnnl_f32,
+                                 wtag);
+
+    const cs_param *w = cs_node_param(g, st->node, 0);
+    s->param_w = w->data;
+    s->param_b = p->has_bias ? cs_node_param(g, st->node, 1)->data : NULL;
+    s->n_src = cs_shape_count(x);
+    s->n_w = w->count;
+    s->n_b = (size_t)O;
+    cuseg_status status = cs_calloc((void **)&s->zero_bias, sizeof(float) * s->n_b, "conv bias");
+    if (status == CUSEG_OK)
+        status = cs_alloc((void **)&s->tmp_src, sizeof(float) * s->n_src, "conv gradient");
+    if (status == CUSEG_OK)
+        status = cs_alloc((void **)&s->tmp_w, sizeof(float) * s->n_w, "conv gradient");
+    if (status == CUSEG_OK)
+        status = cs_alloc((void **)&s->tmp_b, sizeof(float) * s->n_b, "conv gradient");
+
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_primitive_desc_t fwd = NULL, bd = NULL, bw = NULL;
+    const dnnl_alg_kind_t alg = transposed ? dnnl_deconvolution_direct : dnnl_convolution_direct;
+#define TRY_DNNL(call, what)                                                                       \
+    do {                                                                                           \
+        if (status == CUSEG_OK)                                                                    \
+            status = dnnl_check((call), st, what);                                                 \
+    } while (0)
+    TRY_DNNL(dnnl_primitive_attr_create(&attr), "attributes");
+    TRY_DNNL(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user),
+             "attributes");
+    if (!transposed) {
+        dnnl_convolution_desc_t f, d, wd;
+        TRY_DNNL(dnnl_dilated_convolution_forward_desc_init(&f, dnnl_forward_training, alg, &src_md,
+                                                            &wei_md, &bias_md, &dst_md, strides,
+                                                            dilates, pad_l, pad_r),
+                 "training descriptor");
+        TRY_DNNL(dnnl_primitive_desc_create(&fwd, &f, attr, cpu->engine, NULL), "training forward");
+        TRY_DNNL(dnnl_dilated_convolution_backward_data_desc_init(
+                     &d, alg, &src_md, &wei_md, &dst_md, strides, dilates, pad_l, pad_r),
+                 "backward-data descriptor");
+        TRY_DNNL(dnnl_primitive_desc_create(&bd, &d, attr, cpu->engine, fwd), "backward data");
+        TRY_DNNL(dnnl_dilated_convolution_backward_weights_desc_init(
+                     &wd, alg, &src_md, &wei_md, &bias_md, &dst_md, strides, dilates, pad_l, pad_r),
+                 "backward-weights descriptor");
+        TRY_DNNL(dnnl_primitive_desc_create(&bw, &wd, attr, cpu->engine, fwd), "backward weights");
+    } else {
+        dnnl_deconvolution_desc_t f, d, wd;
+        TRY_DNNL(dnnl_dilated_deconvolution_forward_desc_init(&f, dnnl_forward_training, alg,
+                                                              &src_md, &wei_md, &bias_md, &dst_md,
+                                                              strides, dilates, pad_l, pad_r),
+                 "training descriptor");
+        TRY_DNNL(dnnl_primitive_desc_create(&fwd, &f, attr, cpu->engine, NULL), "training forward");
+        TRY_DNNL(dnnl_dilated_deconvolution_backward_data_desc_init(
+                     &d, alg, &src_md, &wei_md, &dst_md, strides, dilates, pad_l, pad_r),
+                 "backward-data descriptor");
+        TRY_DNNL(dnnl_primitive_desc_create(&bd, &d, attr, cpu->engine, fwd), "backward data");
+        TRY_DNNL(dnnl_dilated_deconvolution_backward_weights_desc_init(
+                     &wd, alg, &src_md, &wei_md, &bias_md, &dst_md, strides, dilates, pad_l, pad_r),
+                 "backward-weights descriptor");
+        TRY_DNNL(dnnl_primitive_desc_create(&bw, &wd, attr, cpu->engine, fwd), "backward weights");
+    }
+    if (status == CUSEG_OK) {
+        size_t scratch = 1;
+        const dnnl_primitive_desc_t pds[3] = {fwd, bd, bw};
+        for (int i = 0; i < 3; ++i) {
+            size_t b = dnnl_memory_desc_get_size(
+                dnnl_primitive_desc_query_md(pds[i], dnnl_query_scratchpad_md, 0));
+            if (b > scratch)
+                scratch = b;
+        }
+        status = cs_cpu_reserve_scratch(cpu, scratch);
+        /* One byte buffer of the largest size serves every primitive's scratchpad. */
+        dnnl_memory_desc_t smd;
+        dnnl_dims_t sd = {(dnnl_dim_t)scratch};
+        dnnl_memory_desc_init_by_tag(&smd, 1, sd, dnnl_u8, dnnl_x);
+        TRY_DNNL(dnnl_memory_create(&s->scratch, &smd, cpu->engine, DNNL_MEMORY_NONE),
+                 "scratchpad");
+    }
+    TRY_DNNL(dnnl_memory_create(&s->src, &src_md, cpu->engine, DNNL_MEMORY_NONE), "source");
+    TRY_DNNL(dnnl_memory_create(&s->dst, &dst_md, cpu->engine, DNNL_MEMORY_NONE), "destination");
+    TRY_DNNL(dnnl_memory_create(&s->weights, &wei_md, cpu->engine, DNNL_MEMORY_NONE), "weights");
+    TRY_DNNL(dnnl_memory_create(&s->bias, &bias_md, cpu->engine, DNNL_MEMORY_NONE), "bias");
+    TRY_DNNL(dnnl_memory_create(&s->diff_src, &src_md, cpu->engine, s->tmp_src), "input gradient");
+    TRY_DNNL(dnnl_memory_create(&s->diff_dst, &dst_md, cpu->engine, DNNL_MEMORY_NONE),
+             "output gradient");
+    TRY_DNNL(dnnl_memory_create(&s->diff_weights, &wei_md, cpu->engine, s->tmp_w),
+             "weights gradient");
+    TRY_DNNL(dnnl_memory_create(&s->diff_bias, &bias_md, cpu->engine, s->tmp_b), "bias gradient");
+    TRY_DNNL(dnnl_primitive_create(&s->prim, fwd), "training forward");
+    TRY_DNNL(dnnl_primitive_create(&s->bwd_data, bd), "backward data");
+    TRY_DNNL(dnnl_primitive_create(&s->bwd_weights, bw), "backward weights");
+#undef TRY_DNNL
+    if (fwd)
+        dnnl_primitive_desc_destroy(fwd);
+    if (bd)
+        dnnl_primitive_desc_destroy(bd);
+    if (bw)
+        dnnl_primitive_desc_destroy(bw);
+    if (attr)
+        dnnl_primitive_attr_destroy(attr);
+    return status;
+}
+
+static void add_into(float *dst, const float *src, size_t n, int threads) {
+#pragma omp parallel for simd num_threads(threads) schedule(static)
+    for (size_t i = 0; i < n; ++i)
+        dst[i] += src[i];
+}
+
+/* oneDNN writes the gradients; cuseg's backward adds them (see cs_grad_io). */
+static cuseg_status conv_backward(const cs_step *st, const cs_grad_io *io, cs_cpu *cpu) {
+    conv_state *s = st->state;
+    if (!s->bwd_data)
+        return cs_error(CUSEG_ERR_INTERNAL, "backward on a step prepared for inference");
+    if (!io->dout[0])
+        return CUSEG_OK;
+    dnnl_memory_set_data_handle(s->diff_dst, (void *)io->dout[0]);
+    dnnl_memory_set_data_handle(s->scratch, cpu->scratch);
+    dnnl_memory_set_data_handle(s->weights, (void *)s->param_w);
+    if (io->din[0]) {
+        dnnl_exec_arg_t args[4] = {{DNNL_ARG_DIFF_DST, s->diff_dst},
+                                   {DNNL_ARG_WEIGHTS, s->weights},
+                                   {DNNL_ARG_DIFF_SRC, s->diff_src},
+                                   {DNNL_ARG_SCRATCHPAD, s->scratch}};
+        CS_CHECK(dnnl_check(dnnl_primitive_execute(s->bwd_data, cpu->stream, 4, args), st,
+                            "backward data"));
+        CS_CHECK(dnnl_check(dnnl_stream_wait(cpu->stream), st, "backward data"));
+        add_into(io->din[0], s->tmp_src, s->n_src, cpu->n_threads);
+    }
+    if (io->dparam && io->dparam[0]) {
+        dnnl_memory_set_data_handle(s->src, (void *)io->in[0]);
+        dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, s->src},
+                                   {DNNL_ARG_DIFF_DST, s->diff_dst},
+                                   {DNNL_ARG_DIFF_WEIGHTS, s->diff_weights},
+                                   {DNNL_ARG_DIFF_BIAS, s->diff_bias},
+                                   {DNNL_ARG_SCRATCHPAD, s->scratch}};
+        CS_CHECK(dnnl_check(dnnl_primitive_execute(s->bwd_weights, cpu->stream, 5, args), st,
+                            "backward weights"));
+        CS_CHECK(dnnl_check(dnnl_stream_wait(cpu->stream), st, "backward weights"));
+        add_into(io->dparam[0], s->tmp_w, s->n_w, cpu->n_threads);
+        if (s->param_b && io->dparam[1])
+            add_into(io->dparam[1], s->tmp_b, s->n_b, cpu->n_threads);
+    }
+    return CUSEG_OK;
+}
+
 static cuseg_status conv_prepare(cs_step *st, const cuseg_graph *g, cs_cpu *cpu) {
     const cuseg_conv2d_params *p = &st->node->p.conv;
     const int transposed = is_transposed(st->node);
@@ -471,6 +661,15 @@ static cuseg_status conv_prepare(cs_step *st, const cuseg_graph *g, cs_cpu *cpu)
 
     conv_state *s;
     CS_CHECK(cs_calloc((void **)&s, sizeof *s, "convolution state"));
+    if (cpu->training) {
+        cuseg_status status = conv_prepare_training(st, g, cpu, s);
+        if (status != CUSEG_OK) {
+            conv_release(s);
+            return status;
+        }
+        st->state = s;
+        return CUSEG_OK;
+    }
     if (is_depthwise(st)) {
         cuseg_status status = dw_prepare(st, g, s);
         if (status != CUSEG_OK) {
@@ -562,6 +761,10 @@ static cuseg_status conv_forward(const cs_step *st, const cs_io *io, cs_cpu *cpu
     conv_state *s = st->state;
     if (s->dw_weights)
         return dw_forward(st, io, cpu);
+    if (s->param_w) { /* training: the current parameters, in place */
+        dnnl_memory_set_data_handle(s->weights, (void *)s->param_w);
+        dnnl_memory_set_data_handle(s->bias, (void *)(s->param_b ? s->param_b : s->zero_bias));
+    }
     dnnl_memory_set_data_handle(s->src, (void *)io->in[0]);
     dnnl_memory_set_data_handle(s->dst, io->out[0]);
     dnnl_memory_set_data_handle(s->scratch, cpu->scratch);
@@ -579,13 +782,15 @@ const cs_op_def cs_op_conv2d = {.name = "conv2d",
                                 .n_outputs = 1,
                                 .cpu_prepare = conv_prepare,
                                 .cpu_forward = conv_forward,
-                                .cpu_release = conv_release};
+                                .cpu_release = conv_release,
+                                .cpu_backward = conv_backward};
 const cs_op_def cs_op_conv_transpose2d = {.name = "conv_transpose2d",
                                           .infer = conv_infer,
                                           .n_outputs = 1,
                                           .cpu_prepare = conv_prepare,
                                           .cpu_forward = conv_forward,
-                                          .cpu_release = conv_release};
+                                          .cpu_release = conv_release,
+                                          .cpu_backward = conv_backward};
 
 /* Zero stride, dilation and groups mean 1. */
 static cuseg_status add_conv(cuseg_graph *g, cs_op_id op, const char *name, int x,

@@ -13,6 +13,9 @@
 
 struct cs_cpu {
     int n_threads;
+    /* Training: steps are prepared for forward_training and backward (no
+     * folding, parameters read in place each run, batch statistics). */
+    int training;
     dnnl_engine_t engine;
     dnnl_stream_t stream;
     void *scratch;

@@ -2,6 +2,7 @@
  * PyTorch's weight layouts and output-size rules (models.md §0.2, §0.3). */
 #include <cmath>
 
+#include "grad_harness.h"
 #include "op_harness.h"
 
 using namespace cstest;
@@ -272,4 +273,61 @@ TEST(Conv2d, DepthwiseWithFusedRelu6) {
     std::vector<double> ref = conv_ref(xs, in.data, p, w, b, &ys);
     for (double &v : ref) v = std::min(std::max(v, 0.0), 6.0);
     expect_close(o.f, ref, 1e-5);
+}
+
+/* ---------------------------------------------------------------- gradients */
+
+namespace {
+
+void check_conv_grad(const Case &k, bool transposed, uint32_t seed) {
+    SCOPED_TRACE(testing::Message() << (transposed ? "conv_transpose2d" : "conv2d") << " seed " << seed);
+    const cuseg_conv2d_params p = normalized(k.p);
+    const Shape xs = {k.n, k.h, k.w, k.c};
+    const size_t wcount = transposed ? (size_t)k.c * (p.out_channels / p.groups) * p.kernel_h * p.kernel_w
+                                     : (size_t)p.out_channels * (k.c / p.groups) * p.kernel_h * p.kernel_w;
+    std::vector<std::vector<float>> params = {random_floats(wcount, seed + 1)};
+    if (p.has_bias) params.push_back(random_floats(p.out_channels, seed + 2));
+    check_grad({{xs, random_floats(xs.count(), seed)}},
+               [&](cuseg_graph *g, const std::vector<int> &x) {
+                   int y = -1;
+                   EXPECT_EQ(transposed ? cuseg_graph_conv_transpose2d(g, "conv", x[0], &k.p, &y)
+                                        : cuseg_graph_conv2d(g, "conv", x[0], &k.p, &y),
+                             CUSEG_OK)
+                       << cuseg_last_error();
+                   return y;
+               },
+               params, [&](const std::vector<Tensor64> &in, const std::vector<Tensor64> &pr) {
+                   /* The references take fp32 vectors: widen exactly, run in float64. */
+                   std::vector<float> x(in[0].begin(), in[0].end()), w(pr[0].begin(), pr[0].end());
+                   std::vector<float> b = pr.size() > 1 ? std::vector<float>(pr[1].begin(), pr[1].end())
+                                                        : std::vector<float>();
+                   Shape ys;
+                   return transposed ? conv_transpose_ref(xs, x, k.p, w, b, &ys) : conv_ref(xs, x, k.p, w, b, &ys);
+               },
+               /* The references read fp32 copies of the perturbed inputs, so
+                * the step is large (1/64): x +- 1/64 rounds to fp32 by at most
+                * 2^-25, 4e-6 of the step, and a convolution is linear in each
+                * argument, so the difference quotient has no truncation error. */
+               GradCheck{1.0 / 64, 1e-4, {}});
+}
+
+}  // namespace
+
+TEST(Conv2d, GradientsMatchFiniteDifferences) {
+    const Case cases[] = {
+        {2, 6, 5, 3, {.out_channels = 4, .kernel_h = 3, .kernel_w = 3, .pad_top = 1, .pad_bottom = 1, .pad_left = 1, .pad_right = 1, .has_bias = 1}},
+        {2, 7, 6, 4, {.out_channels = 6, .kernel_h = 3, .kernel_w = 2, .stride_h = 2, .stride_w = 1, .pad_top = 1, .pad_bottom = 0, .pad_left = 0, .pad_right = 1, .groups = 2, .has_bias = 1}},
+        {1, 7, 7, 4, {.out_channels = 4, .kernel_h = 3, .kernel_w = 3, .pad_top = 2, .pad_bottom = 2, .pad_left = 2, .pad_right = 2, .dilation_h = 2, .dilation_w = 2, .groups = 4}},
+    };
+    uint32_t seed = 700;
+    for (const Case &k : cases) check_conv_grad(k, false, seed += 10);
+}
+
+TEST(ConvTranspose2d, GradientsMatchFiniteDifferences) {
+    const Case cases[] = {
+        {2, 3, 4, 4, {.out_channels = 3, .kernel_h = 2, .kernel_w = 2, .stride_h = 2, .stride_w = 2, .has_bias = 1}},
+        {1, 3, 3, 4, {.out_channels = 2, .kernel_h = 3, .kernel_w = 3, .stride_h = 2, .stride_w = 2, .pad_top = 1, .pad_bottom = 1, .pad_left = 1, .pad_right = 1, .groups = 2, .has_bias = 1, .output_padding_h = 1, .output_padding_w = 1}},
+    };
+    uint32_t seed = 800;
+    for (const Case &k : cases) check_conv_grad(k, true, seed += 10);
 }
