@@ -16,6 +16,7 @@ struct cs_cpu {
     /* Training: steps are prepared for forward_training and backward (no
      * folding, parameters read in place each run, batch statistics). */
     int training;
+    float bn_momentum; /* running-statistics momentum in training; 0: PyTorch's 0.1 */
     dnnl_engine_t engine;
     dnnl_stream_t stream;
     void *scratch;

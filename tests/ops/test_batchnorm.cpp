@@ -2,6 +2,7 @@
 #include <limits>
 #include <string>
 
+#include "grad_harness.h"
 #include "op_harness.h"
 
 using namespace cstest;
@@ -179,4 +180,36 @@ TEST(BatchNorm, RejectsNegativeVarianceWhenPlanning) {
     const int shape[1][4] = {{1, 3, 3, 4}};
     expect_error(cuseg_session_plan(s, shape, 1), CUSEG_ERR_INVALID_ARGUMENT,
                  "batch_norm 'bn': running_var[2] + eps = -0.49999 is not positive");
+}
+
+/* ---------------------------------------------------------------- training */
+
+/* Training mode normalises with the batch's own statistics (biased
+ * variance); its gradient flows through the mean and variance too. */
+TEST(BatchNorm, TrainingGradientMatchesFiniteDifferences) {
+    const cstest::Shape s = {2, 3, 4, 5};
+    const double eps = 1e-5;
+    std::vector<std::vector<float>> params = {cstest::random_floats(5, 91, 0.5f, 1.5f), cstest::random_floats(5, 92),
+                                              std::vector<float>(5, 0.0f), std::vector<float>(5, 1.0f)};
+    cstest::check_grad({{s, cstest::random_floats(s.count(), 93, -2.0f, 2.0f)}},
+                       [](cuseg_graph *g, const std::vector<int> &x) {
+                           int y = -1;
+                           EXPECT_EQ(cuseg_graph_batch_norm(g, "bn", x[0], 1e-5f, &y), CUSEG_OK);
+                           return y;
+                       },
+                       params, [&](const std::vector<cstest::Tensor64> &in, const std::vector<cstest::Tensor64> &p) {
+                           const size_t M = s.count() / s.c;
+                           cstest::Tensor64 y(in[0].size());
+                           for (int c = 0; c < s.c; ++c) {
+                               double mean = 0, var = 0;
+                               for (size_t i = 0; i < M; ++i) mean += in[0][i * s.c + c];
+                               mean /= M;
+                               for (size_t i = 0; i < M; ++i) var += (in[0][i * s.c + c] - mean) * (in[0][i * s.c + c] - mean);
+                               var /= M;
+                               for (size_t i = 0; i < M; ++i)
+                                   y[i * s.c + c] = (in[0][i * s.c + c] - mean) / std::sqrt(var + eps) * p[0][c] + p[1][c];
+                           }
+                           return y;
+                       },
+                       cstest::GradCheck{1e-4, 1e-4, {}});
 }
