@@ -135,8 +135,8 @@ cuseg_status cs_plan_offsets(const size_t *size, const int *first, const int *la
     return CUSEG_OK;
 }
 
-cuseg_status cs_plan_build(const cuseg_graph *g, const int (*input_dims)[4], int n_inputs,
-                           cs_plan *plan) {
+static cuseg_status build(const cuseg_graph *g, const int (*input_dims)[4], int n_inputs,
+                          cs_plan *plan, int training) {
     memset(plan, 0, sizeof *plan);
     if (n_inputs != g->n_inputs)
         return cs_error(CUSEG_ERR_INVALID_ARGUMENT, "the graph has %d input(s), %d shape(s) given",
@@ -182,7 +182,7 @@ cuseg_status cs_plan_build(const cuseg_graph *g, const int (*input_dims)[4], int
         s->in_values = nd->inputs;
         s->n_out = nd->n_outputs;
         memcpy(s->out_values, nd->outputs, sizeof s->out_values);
-        if (nd->op == CS_OP_CONV2D || nd->op == CS_OP_CONV_TRANSPOSE2D) {
+        if (!training && (nd->op == CS_OP_CONV2D || nd->op == CS_OP_CONV_TRANSPOSE2D)) {
             int r = sole_reader(g, live, consumers, s->out_values[0]);
             if (r >= 0 && g->nodes[r].op == CS_OP_BATCH_NORM) {
                 s->bn = &g->nodes[r];
@@ -222,6 +222,9 @@ cuseg_status cs_plan_build(const cuseg_graph *g, const int (*input_dims)[4], int
             if (last[s->in_values[j]] < i) last[s->in_values[j]] = i;
     }
     for (int i = 0; i < g->n_outputs; ++i) last[g->outputs[i]] = plan->n_steps;
+    /* The backward pass reads every forward activation: nothing is reused. */
+    if (training)
+        for (int v = 0; v < nv; ++v) last[v] = plan->n_steps;
     for (int v = 0; v < nv; ++v) plan->unplanned_bytes += size[v];
     TRY(cs_plan_offsets(size, first, last, nv, 64, plan->value_offset, &plan->arena_bytes));
 
@@ -234,4 +237,14 @@ fail:
     free(size);
     if (st != CUSEG_OK) cs_plan_free(plan);
     return st;
+}
+
+cuseg_status cs_plan_build(const cuseg_graph *g, const int (*input_dims)[4], int n_inputs,
+                           cs_plan *plan) {
+    return build(g, input_dims, n_inputs, plan, 0);
+}
+
+cuseg_status cs_plan_build_training(const cuseg_graph *g, const int (*input_dims)[4], int n_inputs,
+                                    cs_plan *plan) {
+    return build(g, input_dims, n_inputs, plan, 1);
 }

@@ -1,0 +1,32 @@
+/* Reverse-mode differentiation of a graph on the CPU: a training forward
+ * (no fusion, batch statistics, every activation kept) and a backward pass
+ * that walks the steps in reverse, calling each op's cpu_backward.
+ *
+ * Parameter gradients accumulate across backward calls until
+ * cs_autodiff_zero_grad; activation gradients are per backward. The graph is
+ * the trainer's own (mutable): forward reads the parameters in place, so an
+ * optimizer that updates them is seen by the next forward, and batch norms
+ * update their running statistics. One thread uses an autodiff at a time. */
+#ifndef CS_TRAIN_AUTODIFF_H
+#define CS_TRAIN_AUTODIFF_H
+
+#include "graph/graph.h"
+
+typedef struct cs_autodiff cs_autodiff;
+
+cuseg_status cs_autodiff_create(cuseg_graph *g, int threads, cs_autodiff **out);
+void cs_autodiff_release(cs_autodiff *ad);
+
+/* Runs the training forward on the graph's inputs ({n, h, w, c} each). */
+cuseg_status cs_autodiff_forward(cs_autodiff *ad, const float *const *inputs,
+                                 const int (*dims)[4]);
+/* Output i of the last forward (NHWC) and its shape. */
+const float *cs_autodiff_output(const cs_autodiff *ad, int i, cs_shape *shape);
+/* Backpropagates d(loss)/d(output i) = doutputs[i] (NULL: no gradient from
+ * that output) and adds the parameter gradients. */
+cuseg_status cs_autodiff_backward(cs_autodiff *ad, const float *const *doutputs);
+/* Gradient of graph parameter i (NULL for buffers: BN running statistics). */
+float *cs_autodiff_param_grad(const cs_autodiff *ad, int i);
+void cs_autodiff_zero_grad(cs_autodiff *ad);
+
+#endif
