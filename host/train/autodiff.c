@@ -30,15 +30,19 @@ cuseg_status cs_autodiff_create(cuseg_graph *g, int threads, cs_autodiff **out) 
     ad->cpu.training = 1;
     cuseg_status st = CUSEG_OK;
     if (dnnl_engine_create(&ad->cpu.engine, dnnl_cpu, 0) != dnnl_success ||
-        dnnl_stream_create(&ad->cpu.stream, ad->cpu.engine, dnnl_stream_default_flags) != dnnl_success)
+        dnnl_stream_create(&ad->cpu.stream, ad->cpu.engine, dnnl_stream_default_flags) !=
+            dnnl_success)
         st = cs_error(CUSEG_ERR_INTERNAL, "cs_autodiff_create: cannot create the oneDNN engine");
     if (st == CUSEG_OK)
-        st = cs_calloc((void **)&ad->param_grad, sizeof(float *) * (size_t)(g->n_params + 1), "gradients");
+        st = cs_calloc((void **)&ad->param_grad, sizeof(float *) * (size_t)(g->n_params + 1),
+                       "gradients");
     if (st == CUSEG_OK)
-        st = cs_calloc((void **)&ad->value_ptr, sizeof(void *) * (size_t)(g->n_values + 1), "autodiff");
+        st = cs_calloc((void **)&ad->value_ptr, sizeof(void *) * (size_t)(g->n_values + 1),
+                       "autodiff");
     for (int i = 0; st == CUSEG_OK && i < g->n_params; ++i)
         if (!g->params[i].buffer)
-            st = cs_calloc((void **)&ad->param_grad[i], sizeof(float) * g->params[i].count, "gradients");
+            st = cs_calloc((void **)&ad->param_grad[i], sizeof(float) * g->params[i].count,
+                           "gradients");
     if (st != CUSEG_OK) {
         cs_autodiff_release(ad);
         return st;
@@ -50,7 +54,8 @@ cuseg_status cs_autodiff_create(cuseg_graph *g, int threads, cs_autodiff **out) 
 static void release_plan(cs_autodiff *ad) {
     for (int i = 0; i < ad->plan.n_steps; ++i) {
         cs_step *st = &ad->plan.steps[i];
-        if (st->state && cs_op(st->node->op)->cpu_release) cs_op(st->node->op)->cpu_release(st->state);
+        if (st->state && cs_op(st->node->op)->cpu_release)
+            cs_op(st->node->op)->cpu_release(st->state);
         st->state = NULL;
     }
     cs_plan_free(&ad->plan);
@@ -61,15 +66,19 @@ static void release_plan(cs_autodiff *ad) {
 }
 
 void cs_autodiff_release(cs_autodiff *ad) {
-    if (!ad) return;
+    if (!ad)
+        return;
     release_plan(ad);
     if (ad->param_grad)
-        for (int i = 0; i < ad->g->n_params; ++i) free(ad->param_grad[i]);
+        for (int i = 0; i < ad->g->n_params; ++i)
+            free(ad->param_grad[i]);
     free(ad->param_grad);
     free(ad->value_ptr);
     free(ad->cpu.scratch);
-    if (ad->cpu.stream) dnnl_stream_destroy(ad->cpu.stream);
-    if (ad->cpu.engine) dnnl_engine_destroy(ad->cpu.engine);
+    if (ad->cpu.stream)
+        dnnl_stream_destroy(ad->cpu.stream);
+    if (ad->cpu.engine)
+        dnnl_engine_destroy(ad->cpu.engine);
     free(ad);
 }
 
@@ -82,13 +91,15 @@ static cuseg_status plan(cs_autodiff *ad, const int (*dims)[4]) {
     ad->grad_arena = aligned_alloc(64, (bytes + 63) / 64 * 64);
     cuseg_status st = CUSEG_OK;
     if (!ad->arena || !ad->grad_arena)
-        st = cs_error(CUSEG_ERR_OUT_OF_MEMORY, "training needs 2 x %zu bytes of activations for input %dx%dx%dx%d",
-                      bytes, dims[0][0], dims[0][1], dims[0][2], dims[0][3]);
+        st = cs_error(CUSEG_ERR_OUT_OF_MEMORY,
+                      "training needs 2 x %zu bytes of activations for input %dx%dx%dx%d", bytes,
+                      dims[0][0], dims[0][1], dims[0][2], dims[0][3]);
     for (int i = 0; st == CUSEG_OK && i < ad->plan.n_steps; ++i) {
         cs_step *s = &ad->plan.steps[i];
         const cs_op_def *def = cs_op(s->node->op);
         if (!def->cpu_backward && s->node->op != CS_OP_ARGMAX)
-            st = cs_error(CUSEG_ERR_UNSUPPORTED, "%s '%s' has no backward", def->name, s->node->name);
+            st = cs_error(CUSEG_ERR_UNSUPPORTED, "%s '%s' has no backward", def->name,
+                          s->node->name);
         else if (def->cpu_prepare && (st = def->cpu_prepare(s, g, &ad->cpu)) != CUSEG_OK)
             cs_error_context(st, "%s '%s'", def->name, s->node->name);
     }
@@ -100,14 +111,18 @@ static cuseg_status plan(cs_autodiff *ad, const int (*dims)[4]) {
     return CUSEG_OK;
 }
 
-cuseg_status cs_autodiff_forward(cs_autodiff *ad, const float *const *inputs, const int (*dims)[4]) {
+cuseg_status cs_autodiff_forward(cs_autodiff *ad, const float *const *inputs,
+                                 const int (*dims)[4]) {
     CS_CHECK_ARG(ad && inputs && dims, "cs_autodiff_forward: NULL argument");
     const cuseg_graph *g = ad->g;
-    if (!ad->planned || memcmp(dims, ad->plan.input_dims, sizeof(int[4]) * (size_t)g->n_inputs) != 0)
+    if (!ad->planned ||
+        memcmp(dims, ad->plan.input_dims, sizeof(int[4]) * (size_t)g->n_inputs) != 0)
         CS_CHECK(plan(ad, dims));
     for (int v = 0; v < g->n_values; ++v)
-        ad->value_ptr[v] = ad->plan.value_offset[v] == SIZE_MAX ? NULL : ad->arena + ad->plan.value_offset[v];
-    for (int i = 0; i < g->n_inputs; ++i) ad->value_ptr[g->inputs[i]] = inputs[i];
+        ad->value_ptr[v] =
+            ad->plan.value_offset[v] == SIZE_MAX ? NULL : ad->arena + ad->plan.value_offset[v];
+    for (int i = 0; i < g->n_inputs; ++i)
+        ad->value_ptr[g->inputs[i]] = inputs[i];
     const int old = omp_get_max_threads();
     omp_set_num_threads(ad->cpu.n_threads);
     cuseg_status st = CUSEG_OK;
@@ -116,22 +131,28 @@ cuseg_status cs_autodiff_forward(cs_autodiff *ad, const float *const *inputs, co
         const void *in[16];
         void *out[CS_MAX_OUTPUTS];
         if (s->n_in > 16) {
-            st = cs_error(CUSEG_ERR_UNSUPPORTED, "training: more than 16 inputs to '%s'", s->node->name);
+            st = cs_error(CUSEG_ERR_UNSUPPORTED, "training: more than 16 inputs to '%s'",
+                          s->node->name);
             break;
         }
-        for (int j = 0; j < s->n_in; ++j) in[j] = ad->value_ptr[s->in_values[j]];
-        for (int o = 0; o < s->n_out; ++o) out[o] = (void *)ad->value_ptr[s->out_values[o]];
+        for (int j = 0; j < s->n_in; ++j)
+            in[j] = ad->value_ptr[s->in_values[j]];
+        for (int o = 0; o < s->n_out; ++o)
+            out[o] = (void *)ad->value_ptr[s->out_values[o]];
         const cs_io io = {in, out};
         st = cs_op(s->node->op)->cpu_forward(s, &io, &ad->cpu);
-        if (st != CUSEG_OK) cs_error_context(st, "%s '%s'", cs_op(s->node->op)->name, s->node->name);
+        if (st != CUSEG_OK)
+            cs_error_context(st, "%s '%s'", cs_op(s->node->op)->name, s->node->name);
     }
     omp_set_num_threads(old);
     return st;
 }
 
 const float *cs_autodiff_output(const cs_autodiff *ad, int i, cs_shape *shape) {
-    if (!ad || !ad->planned || i < 0 || i >= ad->g->n_outputs) return NULL;
-    if (shape) *shape = ad->plan.value_shape[ad->g->outputs[i]];
+    if (!ad || !ad->planned || i < 0 || i >= ad->g->n_outputs)
+        return NULL;
+    if (shape)
+        *shape = ad->plan.value_shape[ad->g->outputs[i]];
     return ad->value_ptr[ad->g->outputs[i]];
 }
 
@@ -139,7 +160,8 @@ const float *cs_autodiff_output(const cs_autodiff *ad, int i, cs_shape *shape) {
  * int32 values). */
 static float *grad_of(const cs_autodiff *ad, int v) {
     const size_t off = ad->plan.value_offset[v];
-    if (off == SIZE_MAX || ad->plan.value_shape[v].dtype != CUSEG_F32) return NULL;
+    if (off == SIZE_MAX || ad->plan.value_shape[v].dtype != CUSEG_F32)
+        return NULL;
     return (float *)(ad->grad_arena + off);
 }
 
@@ -152,7 +174,8 @@ cuseg_status cs_autodiff_backward(cs_autodiff *ad, const float *const *doutputs)
         float *d = grad_of(ad, g->outputs[i]);
         if (d && doutputs[i]) {
             const size_t n = cs_shape_count(&ad->plan.value_shape[g->outputs[i]]);
-            for (size_t k = 0; k < n; ++k) d[k] += doutputs[i][k];
+            for (size_t k = 0; k < n; ++k)
+                d[k] += doutputs[i][k];
         }
     }
     const int old = omp_get_max_threads();
@@ -161,7 +184,8 @@ cuseg_status cs_autodiff_backward(cs_autodiff *ad, const float *const *doutputs)
     for (int i = ad->plan.n_steps - 1; st == CUSEG_OK && i >= 0; --i) {
         const cs_step *s = &ad->plan.steps[i];
         const cs_op_def *def = cs_op(s->node->op);
-        if (!def->cpu_backward) continue; /* argmax: nothing flows back */
+        if (!def->cpu_backward)
+            continue; /* argmax: nothing flows back */
         const void *in[16], *out[CS_MAX_OUTPUTS];
         const float *dout[CS_MAX_OUTPUTS];
         float *din[16], *dparam[CS_MAX_PARAMS];
@@ -173,10 +197,12 @@ cuseg_status cs_autodiff_backward(cs_autodiff *ad, const float *const *doutputs)
             out[o] = ad->value_ptr[s->out_values[o]];
             dout[o] = grad_of(ad, s->out_values[o]);
         }
-        for (int k = 0; k < s->node->n_params; ++k) dparam[k] = ad->param_grad[s->node->param0 + k];
+        for (int k = 0; k < s->node->n_params; ++k)
+            dparam[k] = ad->param_grad[s->node->param0 + k];
         const cs_grad_io io = {in, out, dout, din, dparam};
         st = def->cpu_backward(s, &io, &ad->cpu);
-        if (st != CUSEG_OK) cs_error_context(st, "backward of %s '%s'", def->name, s->node->name);
+        if (st != CUSEG_OK)
+            cs_error_context(st, "backward of %s '%s'", def->name, s->node->name);
     }
     omp_set_num_threads(old);
     return st;
@@ -188,5 +214,6 @@ float *cs_autodiff_param_grad(const cs_autodiff *ad, int i) {
 
 void cs_autodiff_zero_grad(cs_autodiff *ad) {
     for (int i = 0; ad && i < ad->g->n_params; ++i)
-        if (ad->param_grad[i]) memset(ad->param_grad[i], 0, sizeof(float) * ad->g->params[i].count);
+        if (ad->param_grad[i])
+            memset(ad->param_grad[i], 0, sizeof(float) * ad->g->params[i].count);
 }

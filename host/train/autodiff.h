@@ -18,8 +18,7 @@ cuseg_status cs_autodiff_create(cuseg_graph *g, int threads, cs_autodiff **out);
 void cs_autodiff_release(cs_autodiff *ad);
 
 /* Runs the training forward on the graph's inputs ({n, h, w, c} each). */
-cuseg_status cs_autodiff_forward(cs_autodiff *ad, const float *const *inputs,
-                                 const int (*dims)[4]);
+cuseg_status cs_autodiff_forward(cs_autodiff *ad, const float *const *inputs, const int (*dims)[4]);
 /* Output i of the last forward (NHWC) and its shape. */
 const float *cs_autodiff_output(const cs_autodiff *ad, int i, cs_shape *shape);
 /* Backpropagates d(loss)/d(output i) = doutputs[i] (NULL: no gradient from

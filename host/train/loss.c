@@ -11,20 +11,24 @@ static cuseg_status check_target(const int32_t *target, size_t pixels, int class
     const int limit = binary ? 2 : classes;
     for (size_t i = 0; i < pixels; ++i)
         if (target[i] != ignore && (target[i] < 0 || target[i] >= limit))
-            return cs_error(CUSEG_ERR_INVALID_ARGUMENT,
-                            "target %d at pixel %zu is outside [0, %d) and is not the ignore value %d",
-                            (int)target[i], i, limit, ignore);
+            return cs_error(
+                CUSEG_ERR_INVALID_ARGUMENT,
+                "target %d at pixel %zu is outside [0, %d) and is not the ignore value %d",
+                (int)target[i], i, limit, ignore);
     return CUSEG_OK;
 }
 
 /* log-softmax of one pixel's logits into out (double), returns nothing. */
 static void log_softmax(const float *z, int C, double *out) {
     double m = z[0];
-    for (int c = 1; c < C; ++c) m = z[c] > m ? z[c] : m;
+    for (int c = 1; c < C; ++c)
+        m = z[c] > m ? z[c] : m;
     double s = 0;
-    for (int c = 0; c < C; ++c) s += exp(z[c] - m);
+    for (int c = 0; c < C; ++c)
+        s += exp(z[c] - m);
     const double lse = m + log(s);
-    for (int c = 0; c < C; ++c) out[c] = z[c] - lse;
+    for (int c = 0; c < C; ++c)
+        out[c] = z[c] - lse;
 }
 
 cuseg_status cs_loss_cross_entropy(const float *logits, const int32_t *target, size_t pixels,
@@ -38,22 +42,26 @@ cuseg_status cs_loss_cross_entropy(const float *logits, const int32_t *target, s
     const int C = classes;
     const double eps = label_smoothing;
     double w_all = 0; /* sum of the class weights (the smoothing term's total weight) */
-    for (int c = 0; c < C; ++c) w_all += weights ? weights[c] : 1.0;
+    for (int c = 0; c < C; ++c)
+        w_all += weights ? weights[c] : 1.0;
     double *lp;
     CS_CHECK(cs_alloc((void **)&lp, sizeof(double) * (size_t)C, "cross_entropy"));
     /* PyTorch: nll = sum w[t] (-log p_t) / D, smooth = sum_c w_c (-log p_c) / D,
      * loss = (1 - eps) nll + eps / C * smooth, with the same divisor D. */
     double nll = 0, smooth = 0, divisor = 0;
     for (size_t i = 0; i < pixels; ++i) {
-        if (target[i] == ignore_index) continue;
+        if (target[i] == ignore_index)
+            continue;
         const float *z = logits + i * (size_t)C;
         log_softmax(z, C, lp);
         const double wt = weights ? weights[target[i]] : 1.0;
         nll -= wt * lp[target[i]];
-        for (int c = 0; c < C; ++c) smooth -= (weights ? weights[c] : 1.0) * lp[c];
+        for (int c = 0; c < C; ++c)
+            smooth -= (weights ? weights[c] : 1.0) * lp[c];
         divisor += reduction == CS_REDUCE_MEAN ? wt : 1.0;
     }
-    if (reduction == CS_REDUCE_SUM) divisor = 1.0;
+    if (reduction == CS_REDUCE_SUM)
+        divisor = 1.0;
     /* All pixels ignored: PyTorch's mean is 0/0 = NaN; cuseg returns 0 with
      * zero gradients so that one empty crop does not poison training. */
     const double scale = divisor > 0 ? 1.0 / divisor : 0.0;
@@ -114,7 +122,8 @@ static void probabilities(const float *logits, size_t pixels, int C, double *p) 
             continue;
         }
         log_softmax(logits + i * (size_t)C, C, p + i * (size_t)C);
-        for (int c = 0; c < C; ++c) p[i * (size_t)C + c] = exp(p[i * (size_t)C + c]);
+        for (int c = 0; c < C; ++c)
+            p[i * (size_t)C + c] = exp(p[i * (size_t)C + c]);
     }
 }
 
@@ -127,8 +136,10 @@ static void through_activation(const double *p, const double *dp, size_t pixels,
             continue;
         }
         double dot = 0;
-        for (int c = 0; c < C; ++c) dot += gi[c] * pi[c];
-        for (int c = 0; c < C; ++c) dz[i * (size_t)C + c] = (float)(pi[c] * (gi[c] - dot));
+        for (int c = 0; c < C; ++c)
+            dot += gi[c] * pi[c];
+        for (int c = 0; c < C; ++c)
+            dz[i * (size_t)C + c] = (float)(pi[c] * (gi[c] - dot));
     }
 }
 
@@ -141,7 +152,8 @@ cuseg_status cs_loss_dice(const float *logits, const int32_t *target, size_t pix
     const double eps = 1e-7, s = smooth;
     double *p = NULL, *stats = NULL;
     cuseg_status st = cs_alloc((void **)&p, sizeof(double) * pixels * (size_t)C, "dice");
-    if (st == CUSEG_OK) st = cs_calloc((void **)&stats, sizeof(double) * 3 * (size_t)C, "dice");
+    if (st == CUSEG_OK)
+        st = cs_calloc((void **)&stats, sizeof(double) * 3 * (size_t)C, "dice");
     if (st != CUSEG_OK) {
         free(p);
         return st;
@@ -150,7 +162,8 @@ cuseg_status cs_loss_dice(const float *logits, const int32_t *target, size_t pix
     /* Per class: intersection I, sum of p, sum of g, over valid pixels. */
     double *I = stats, *P = stats + C, *G = stats + 2 * C;
     for (size_t i = 0; i < pixels; ++i) {
-        if (target[i] == ignore_index) continue;
+        if (target[i] == ignore_index)
+            continue;
         for (int c = 0; c < C; ++c) {
             const double g = C == 1 ? (double)target[i] : (double)(target[i] == c);
             I[c] += p[i * (size_t)C + c] * g;
@@ -163,9 +176,11 @@ cuseg_status cs_loss_dice(const float *logits, const int32_t *target, size_t pix
      * mean over classes. */
     double total = 0;
     double *dscore_dI = NULL;
-    if (dlogits) st = cs_calloc((void **)&dscore_dI, sizeof(double) * 2 * (size_t)C, "dice");
+    if (dlogits)
+        st = cs_calloc((void **)&dscore_dI, sizeof(double) * 2 * (size_t)C, "dice");
     for (int c = 0; st == CUSEG_OK && c < C; ++c) {
-        if (!(G[c] > 0)) continue;
+        if (!(G[c] > 0))
+            continue;
         const double num = I[c] + s, den_raw = 0.5 * (P[c] + G[c]) + s;
         const double den = den_raw > eps ? den_raw : eps;
         const double score = num / den;
@@ -189,7 +204,8 @@ cuseg_status cs_loss_dice(const float *logits, const int32_t *target, size_t pix
         st = cs_calloc((void **)&dp, sizeof(double) * pixels * (size_t)C, "dice");
         if (st == CUSEG_OK) {
             for (size_t i = 0; i < pixels; ++i) {
-                if (target[i] == ignore_index) continue; /* p was masked: no gradient */
+                if (target[i] == ignore_index)
+                    continue; /* p was masked: no gradient */
                 for (int c = 0; c < C; ++c) {
                     const double g = C == 1 ? (double)target[i] : (double)(target[i] == c);
                     dp[i * (size_t)C + c] = g * dscore_dI[c] + dscore_dI[C + c];
@@ -212,15 +228,18 @@ cuseg_status cs_loss_focal(const float *logits, const int32_t *target, size_t pi
     CS_CHECK(check_target(target, pixels, classes, ignore_index, classes == 1));
     const int C = classes;
     size_t valid = 0;
-    for (size_t i = 0; i < pixels; ++i) valid += target[i] != ignore_index;
-    if (dlogits) memset(dlogits, 0, sizeof(float) * pixels * (size_t)C);
+    for (size_t i = 0; i < pixels; ++i)
+        valid += target[i] != ignore_index;
+    if (dlogits)
+        memset(dlogits, 0, sizeof(float) * pixels * (size_t)C);
     double total = 0;
     /* One binary focal loss per class (one-vs-rest), each the mean over the
      * valid pixels, then the mean over classes (smp FocalLoss). */
     for (int c = 0; c < C; ++c) {
         double sum = 0;
         for (size_t i = 0; i < pixels; ++i) {
-            if (target[i] == ignore_index) continue;
+            if (target[i] == ignore_index)
+                continue;
             const double z = logits[i * (size_t)C + c];
             const double y = C == 1 ? (double)target[i] : (double)(target[i] == c);
             const double l = (1 - y) * z + softplus_neg(z); /* BCE with logits */

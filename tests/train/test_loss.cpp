@@ -23,7 +23,8 @@ namespace {
 struct Golden {
     cs_safetensors *st = nullptr;
     Golden() {
-        const std::string path = std::string(CUSEG_SOURCE_DIR) + "/tests/golden/train/losses.safetensors";
+        const std::string path =
+            std::string(CUSEG_SOURCE_DIR) + "/tests/golden/train/losses.safetensors";
         EXPECT_EQ(cs_safetensors_open(path.c_str(), &st), CUSEG_OK) << cuseg_last_error();
     }
     ~Golden() { cs_safetensors_close(st); }
@@ -65,7 +66,7 @@ void check(const Golden &g, const std::string &c, const LossFn &fn) {
     expect_close(grad, g.f64(c + ".grad"), 1e-6);
 }
 
-}  // namespace
+} // namespace
 
 TEST(Loss, CrossEntropyMatchesPyTorch) {
     Golden g;
@@ -82,7 +83,8 @@ TEST(Loss, CrossEntropyMatchesPyTorch) {
     for (const auto &k : cases) {
         const std::vector<int32_t> t = g.i32(std::string(k.name) + ".target");
         check(g, k.name, [&](const float *z, size_t p, int C, double *l, float *d) {
-            return cs_loss_cross_entropy(z, t.data(), p, C, 255, k.weights, k.smoothing, k.reduction, l, d);
+            return cs_loss_cross_entropy(z, t.data(), p, C, 255, k.weights, k.smoothing,
+                                         k.reduction, l, d);
         });
     }
 }
@@ -102,7 +104,9 @@ TEST(Loss, DiceMatchesSmp) {
         const char *name;
         float smooth;
         int log_loss;
-    } cases[] = {{"dice_multiclass_ignore", 0.0f, 0}, {"dice_multiclass_log_smooth", 1.0f, 1}, {"dice_binary", 0.0f, 0}};
+    } cases[] = {{"dice_multiclass_ignore", 0.0f, 0},
+                 {"dice_multiclass_log_smooth", 1.0f, 1},
+                 {"dice_binary", 0.0f, 0}};
     for (const auto &k : cases) {
         const std::vector<int32_t> t = g.i32(std::string(k.name) + ".target");
         check(g, k.name, [&](const float *z, size_t p, int C, double *l, float *d) {
@@ -116,7 +120,9 @@ TEST(Loss, FocalMatchesSmp) {
     struct {
         const char *name;
         float alpha, gamma;
-    } cases[] = {{"focal_multiclass", -1.0f, 2.0f}, {"focal_multiclass_alpha_ignore", 0.25f, 1.5f}, {"focal_binary", 0.25f, 2.0f}};
+    } cases[] = {{"focal_multiclass", -1.0f, 2.0f},
+                 {"focal_multiclass_alpha_ignore", 0.25f, 1.5f},
+                 {"focal_binary", 0.25f, 2.0f}};
     for (const auto &k : cases) {
         const std::vector<int32_t> t = g.i32(std::string(k.name) + ".target");
         check(g, k.name, [&](const float *z, size_t p, int C, double *l, float *d) {
@@ -129,8 +135,10 @@ TEST(Loss, RejectsTargetsOutsideTheClasses) {
     const std::vector<float> z(2 * 3, 0.0f);
     const std::vector<int32_t> t = {1, 7};
     double l;
-    expect_error(cs_loss_cross_entropy(z.data(), t.data(), 2, 3, 255, nullptr, 0.0f, CS_REDUCE_MEAN, &l, nullptr),
-                 CUSEG_ERR_INVALID_ARGUMENT, "target 7 at pixel 1 is outside [0, 3) and is not the ignore value 255");
-    expect_error(cs_loss_dice(z.data(), t.data(), 2, 3, 255, 0.0f, 0, &l, nullptr), CUSEG_ERR_INVALID_ARGUMENT,
-                 "target 7 at pixel 1");
+    expect_error(cs_loss_cross_entropy(z.data(), t.data(), 2, 3, 255, nullptr, 0.0f, CS_REDUCE_MEAN,
+                                       &l, nullptr),
+                 CUSEG_ERR_INVALID_ARGUMENT,
+                 "target 7 at pixel 1 is outside [0, 3) and is not the ignore value 255");
+    expect_error(cs_loss_dice(z.data(), t.data(), 2, 3, 255, 0.0f, 0, &l, nullptr),
+                 CUSEG_ERR_INVALID_ARGUMENT, "target 7 at pixel 1");
 }
