@@ -142,6 +142,7 @@ inline void check_grad(const std::vector<Input> &inputs, const std::function<int
     if (st->state && def->cpu_release) def->cpu_release(st->state);
     st->state = nullptr;
     cs_plan_free(&plan);
+    free(cpu.scratch);
     dnnl_stream_destroy(cpu.stream);
     dnnl_engine_destroy(cpu.engine);
     cuseg_graph_release(g);
