@@ -13,6 +13,7 @@ typedef struct command {
 static const command commands[] = {
     {"info", cs_cli_info, "layer table, output shapes, parameters and MACs of a model"},
     {"archs", cs_cli_archs, "list the architectures of the model zoo"},
+    {"eval", cs_cli_eval, "confusion-matrix metrics of predicted vs ground-truth label PNGs"},
 };
 
 static void usage(FILE *f) {
