@@ -228,6 +228,10 @@ cuseg_status cuseg_graph_crop(cuseg_graph *g, const char *name, int x, int like,
 /* Zero padding, possibly asymmetric; all amounts >= 0. */
 cuseg_status cuseg_graph_pad(cuseg_graph *g, const char *name, int x, int top,
                              int bottom, int left, int right, int *y);
+/* Zero padding up to the H x W of `like` (at least x's size), the floor half
+ * of each difference at the top/left: milesial U-Net's alignment of an
+ * upsampled feature with its skip connection. */
+cuseg_status cuseg_graph_pad_to(cuseg_graph *g, const char *name, int x, int like, int *y);
 
 /* Softmax over channels (float32), and argmax over channels (int32, C = 1;
  * the first maximum wins, as torch.argmax). */

@@ -220,6 +220,13 @@ int cs_nn_pad(cs_nn *b, int x, int top, int bottom, int left, int right) {
     return y;
 }
 
+int cs_nn_pad_to(cs_nn *b, int x, int like) {
+    char n[600];
+    int y = -1;
+    NN_CALL(b, cuseg_graph_pad_to(b->g, full_name(b, NULL, "pad", n, sizeof n), x, like, &y));
+    return y;
+}
+
 int cs_nn_conv_bn_relu(cs_nn *b, const char *conv_name, const char *bn_name, int x, int out,
                        int k, int s, int p, int d, int relu) {
     int y = cs_nn_conv(b, conv_name, x, out, k, s, p, d, 1, bn_name == NULL);

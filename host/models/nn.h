@@ -60,6 +60,8 @@ int cs_nn_concat(cs_nn *b, const int *xs, int n);
 int cs_nn_concat2(cs_nn *b, int a, int c);
 int cs_nn_crop(cs_nn *b, int x, int like, int offset_h, int offset_w);
 int cs_nn_pad(cs_nn *b, int x, int top, int bottom, int left, int right);
+/* Zero padding up to like's H x W, floor half top/left (cuseg_graph_pad_to). */
+int cs_nn_pad_to(cs_nn *b, int x, int like);
 
 /* "conv + BN + ReLU" as PyTorch models spell it, with the BN named bn_name
  * (NULL: no BN; the conv then has a bias) and ReLU when relu != 0. */

@@ -70,6 +70,13 @@ static cuseg_status pad_infer(const cs_node *node, const cs_shape *in, cs_shape 
         return cs_error(CUSEG_ERR_INVALID_ARGUMENT,
                         "padding must be >= 0, got top %d, bottom %d, left %d, right %d", t, b, l,
                         r);
+    if (node->n_inputs == 2) { /* pad to the size of `like`, the floor half top/left */
+        if (in[0].h >= 0 && in[1].h >= 0 && (in[1].h < in[0].h || in[1].w < in[0].w))
+            return cs_error(CUSEG_ERR_SHAPE, "cannot pad %dx%d up to the smaller %dx%d", in[0].h, in[0].w,
+                            in[1].h, in[1].w);
+        out[0] = (cs_shape){in[0].n, in[1].h, in[1].w, in[0].c, CUSEG_F32};
+        return CUSEG_OK;
+    }
     const long long h = in[0].h < 0 ? -1 : (long long)in[0].h + t + b;
     const long long w = in[0].w < 0 ? -1 : (long long)in[0].w + l + r;
     if (h > INT_MAX || w > INT_MAX)
@@ -78,9 +85,22 @@ static cuseg_status pad_infer(const cs_node *node, const cs_shape *in, cs_shape 
     return CUSEG_OK;
 }
 
+/* Top and left padding: the node's, or for pad-to-like the floor half of
+ * the difference (milesial U-Net's F.pad). */
+static void pad_offsets(const cs_step *st, int *top, int *left) {
+    if (st->node->n_inputs == 2) {
+        *top = (st->out_shape[0].h - st->in_shape[0].h) / 2;
+        *left = (st->out_shape[0].w - st->in_shape[0].w) / 2;
+    } else {
+        *top = st->node->p.pad.top;
+        *left = st->node->p.pad.left;
+    }
+}
+
 static cuseg_status pad_forward(const cs_step *st, const cs_io *io, cs_cpu *cpu) {
     const cs_shape *is = &st->in_shape[0], *os = &st->out_shape[0];
-    const int top = st->node->p.pad.top, left = st->node->p.pad.left;
+    int top, left;
+    pad_offsets(st, &top, &left);
     const size_t C = (size_t)os->c, out_row = (size_t)os->w * C, in_row = (size_t)is->w * C;
     const size_t left_n = (size_t)left * C, right_n = out_row - in_row - left_n;
     const long rows = (long)os->n * os->h;
@@ -130,9 +150,11 @@ static cuseg_status crop_backward(const cs_step *st, const cs_grad_io *io, cs_cp
 
 static cuseg_status pad_backward(const cs_step *st, const cs_grad_io *io, cs_cpu *cpu) {
     const cs_shape *is = &st->in_shape[0], *os = &st->out_shape[0];
+    int top, left;
+    pad_offsets(st, &top, &left);
     if (io->din[0] && io->dout[0])
         add_window(io->dout[0], os->h, os->w, io->din[0], is->h, is->w, os->n, os->c,
-                   st->node->p.pad.top, st->node->p.pad.left, 1, cpu->n_threads);
+                   top, left, 1, cpu->n_threads);
     return CUSEG_OK;
 }
 
@@ -170,4 +192,10 @@ cuseg_status cuseg_graph_pad(cuseg_graph *g, const char *name, int x, int top, i
     p.pad.left = left;
     p.pad.right = right;
     return cs_graph_add_node(g, CS_OP_PAD, name, &x, 1, &p, y);
+}
+
+cuseg_status cuseg_graph_pad_to(cuseg_graph *g, const char *name, int x, int like, int *y) {
+    CS_CHECK_ARG(y, "pad '%s': output pointer is NULL", name ? name : "(null)");
+    const int in[2] = {x, like};
+    return cs_graph_add_node(g, CS_OP_PAD, name, in, 2, NULL, y);
 }

@@ -255,3 +255,39 @@ TEST(Pad, GradientIsTheCropOfDy) {
                            return r;
                        });
 }
+
+/* Pad-to-like: 3x4 up to 6x7 puts the floor half (1 row, 1 column) at the
+ * top/left and the rest (2 rows, 2 columns) at the bottom/right. */
+TEST(Pad, ToTheSizeOfAnotherValue) {
+    const cstest::Shape s = {2, 3, 4, 2}, like = {1, 6, 7, 5};
+    auto ref = [s](const std::vector<cstest::Tensor64> &v, const std::vector<cstest::Tensor64> &) {
+        cstest::Tensor64 r((size_t)s.n * 6 * 7 * s.c, 0.0);
+        for (int n = 0; n < s.n; ++n)
+            for (int i = 0; i < s.h; ++i)
+                for (int j = 0; j < s.w; ++j)
+                    for (int c = 0; c < s.c; ++c) r[(((size_t)n * 6 + i + 1) * 7 + j + 1) * s.c + c] = v[0][s.at(n, i, j, c)];
+        return r;
+    };
+    cstest::GradCheck opt;
+    opt.skip_input = {false, true}; /* `like` only lends its size */
+    cstest::check_grad({{s, cstest::random_floats(s.count(), 44)}, {like, cstest::random_floats(like.count(), 45)}},
+                       [](cuseg_graph *g, const std::vector<int> &x) {
+                           int y = -1;
+                           EXPECT_EQ(cuseg_graph_pad_to(g, "pad", x[0], x[1], &y), CUSEG_OK);
+                           return y;
+                       },
+                       {}, [&](const std::vector<cstest::Tensor64> &v, const std::vector<cstest::Tensor64> &p) {
+                           return ref(v, p);
+                       },
+                       opt);
+    cuseg_graph *g;
+    ASSERT_EQ(cuseg_graph_create(&g), CUSEG_OK);
+    int a, b, y;
+    ASSERT_EQ(cuseg_graph_input(g, "a", 2, &a), CUSEG_OK);
+    ASSERT_EQ(cuseg_graph_input(g, "b", 2, &b), CUSEG_OK);
+    ASSERT_EQ(cuseg_graph_pad_to(g, "pad", a, b, &y), CUSEG_OK);
+    ASSERT_EQ(cuseg_graph_output(g, y), CUSEG_OK);
+    cstest::CpuSession session(&g);
+    const int shapes[2][4] = {{1, 6, 6, 2}, {1, 5, 8, 2}};
+    cstest::expect_error(cuseg_session_plan(session.s, shapes, 2), CUSEG_ERR_SHAPE, "cannot pad 6x6 up to the smaller 5x8");
+}
