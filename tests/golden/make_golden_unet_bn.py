@@ -85,12 +85,13 @@ class UNet(nn.Module):
         return self.outc(x)
 
 
-for name, bilinear, shape in [("unet_bn_transpose", False, (2, 3, 45, 61)), ("unet_bn_bilinear", True, (2, 3, 37, 50))]:
-    torch.manual_seed(3)
-    model = UNet(3, 3, bilinear, w=4, d=4).eval()
-    randomize_batchnorm(model, 4)
-    x = torch.rand(*shape)
-    with torch.no_grad():
-        y = model(x)
-    options = f"in_channels=3,classes=3,width=4,depth=4,upsampling={'bilinear' if bilinear else 'transpose'}"
-    save_case("unet", name, model, "unet_bn", options, x, [y])
+if __name__ == "__main__":
+    for name, bilinear, shape in [("unet_bn_transpose", False, (2, 3, 45, 61)), ("unet_bn_bilinear", True, (2, 3, 37, 50))]:
+        torch.manual_seed(3)
+        model = UNet(3, 3, bilinear, w=4, d=4).eval()
+        randomize_batchnorm(model, 4)
+        x = torch.rand(*shape)
+        with torch.no_grad():
+            y = model(x)
+        options = f"in_channels=3,classes=3,width=4,depth=4,upsampling={'bilinear' if bilinear else 'transpose'}"
+        save_case("unet", name, model, "unet_bn", options, x, [y])

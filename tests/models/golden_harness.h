@@ -74,7 +74,9 @@ inline void check_golden(const std::string &family, const std::string &name, dou
         const double rel = std::sqrt(num / std::max(den, 1e-300));
         EXPECT_TRUE(rel <= rel_tol || max_abs <= abs_tol)
             << "output " << i << ": relative error " << rel << ", max-abs error " << max_abs;
-        testing::Test::RecordProperty("rel_error_" + std::to_string(i), std::to_string(rel));
+        char rel_s[32];
+        snprintf(rel_s, sizeof rel_s, "%.3g", rel);
+        testing::Test::RecordProperty("rel_error_" + std::to_string(i), rel_s);
     }
     cuseg_tensor_release(x);
     cuseg_session_release(s);
