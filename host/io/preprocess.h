@@ -1,0 +1,26 @@
+/* Image preprocessing as a model's weight source expects it (models.md §0.7):
+ * channel order, scaling and mean/std normalisation, from the model's
+ * metadata ("channel_order" RGB|BGR, "input_scale", "mean", "std"). */
+#ifndef CS_IO_PREPROCESS_H
+#define CS_IO_PREPROCESS_H
+
+#include <stdint.h>
+
+#include "cuseg.h"
+
+typedef struct cs_preprocess {
+    int bgr;          /* reverse the channel order of 3-channel input */
+    float scale;      /* multiplies the 0-255 value first */
+    float mean[4];    /* then (v * scale - mean) / std per channel */
+    float std[4];
+} cs_preprocess;
+
+/* Reads the metadata of g; absent keys mean RGB, scale 1/255, mean 0, std 1.
+ * Malformed values are errors naming the key. */
+cuseg_status cs_preprocess_from_graph(const cuseg_graph *g, cs_preprocess *out);
+
+/* uint8 HWC image with c channels (1 or 3) into one NHWC float plane of the
+ * batch tensor (`dst`, h*w*c floats). */
+void cs_preprocess_image(const cs_preprocess *p, const uint8_t *src, int h, int w, int c, float *dst);
+
+#endif
