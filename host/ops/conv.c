@@ -103,6 +103,13 @@ static cuseg_status dnnl_check(dnnl_status_t s, const cs_step *st, const char *w
                     cs_shape_str(&st->out_shape[0], out, sizeof out));
 }
 
+/* Runs a oneDNN call while `status` (a local of the caller) is still OK. */
+#define TRY_DNNL(call, what)                                                                       \
+    do {                                                                                           \
+        if (status == CUSEG_OK)                                                                    \
+            status = dnnl_check((call), st, what);                                                 \
+    } while (0)
+
 /* Weights and bias with a following batch norm folded in (models.md §0.5):
  * W' = W * s and b' = (b - mean) * s + beta per output channel, with
  * s = gamma / sqrt(var + eps), computed in double. */
@@ -465,35 +472,94 @@ static cuseg_status dw_forward(const cs_step *st, const cs_io *io, cs_cpu *cpu) 
     return CUSEG_OK;
 }
 
+/* The oneDNN view of a step: memory descriptors (NHWC activations; weights
+ * in cuseg's PyTorch layout, and "any" for the layout a kernel prefers) and
+ * the geometry, shared by the inference and training paths. */
+typedef struct conv_geometry {
+    int transposed;
+    dnnl_memory_desc_t src, dst, bias, weights_user, weights_any;
+    dnnl_dims_t strides, dilates, pad_l, pad_r;
+} conv_geometry;
+
+static void conv_geometry_init(const cs_step *st, conv_geometry *d) {
+    const cuseg_conv2d_params *p = &st->node->p.conv;
+    const cs_shape *x = &st->in_shape[0], *y = &st->out_shape[0];
+    const int G = p->groups, O = p->out_channels, C = x->c;
+    d->transposed = is_transposed(st->node);
+    dnnl_dims_t src_dims = {x->n, C, x->h, x->w}, dst_dims = {y->n, O, y->h, y->w}, bias_dims = {O};
+    /* oneDNN's logical weight dims are [g,] out, in, kh, kw for both kinds. */
+    dnnl_dims_t wei_g = {G, O / G, C / G, p->kernel_h, p->kernel_w};
+    dnnl_dims_t wei_1 = {O, C, p->kernel_h, p->kernel_w};
+    const dnnl_format_tag_t wtag =
+        d->transposed ? (G > 1 ? dnnl_giohw : dnnl_iohw) : (G > 1 ? dnnl_goihw : dnnl_oihw);
+    dnnl_memory_desc_init_by_tag(&d->src, 4, src_dims, dnnl_f32, dnnl_nhwc);
+    dnnl_memory_desc_init_by_tag(&d->dst, 4, dst_dims, dnnl_f32, dnnl_nhwc);
+    dnnl_memory_desc_init_by_tag(&d->bias, 1, bias_dims, dnnl_f32, dnnl_x);
+    dnnl_memory_desc_init_by_tag(&d->weights_user, G > 1 ? 5 : 4, G > 1 ? wei_g : wei_1, dnnl_f32,
+                                 wtag);
+    dnnl_memory_desc_init_by_tag(&d->weights_any, G > 1 ? 5 : 4, G > 1 ? wei_g : wei_1, dnnl_f32,
+                                 dnnl_format_tag_any);
+    d->strides[0] = p->stride_h, d->strides[1] = p->stride_w;
+    d->dilates[0] = p->dilation_h - 1, d->dilates[1] = p->dilation_w - 1;
+    d->pad_l[0] = p->pad_top, d->pad_l[1] = p->pad_left;
+    /* output_padding extends the far side: oneDNN expresses it as less padding. */
+    d->pad_r[0] = p->pad_bottom - p->output_padding_h;
+    d->pad_r[1] = p->pad_right - p->output_padding_w;
+}
+
+typedef enum conv_pass { CONV_FORWARD, CONV_BACKWARD_DATA, CONV_BACKWARD_WEIGHTS } conv_pass;
+
+/* One primitive descriptor of a (transposed) convolution. */
+static dnnl_status_t conv_pd(const conv_geometry *d, conv_pass pass, dnnl_prop_kind_t prop,
+                             const dnnl_memory_desc_t *wei, const_dnnl_primitive_attr_t attr,
+                             dnnl_engine_t engine, const_dnnl_primitive_desc_t hint,
+                             dnnl_primitive_desc_t *pd) {
+    union {
+        dnnl_convolution_desc_t conv;
+        dnnl_deconvolution_desc_t deconv;
+    } u;
+    const dnnl_alg_kind_t alg = d->transposed ? dnnl_deconvolution_direct : dnnl_convolution_direct;
+    dnnl_status_t s;
+    if (!d->transposed)
+        s = pass == CONV_FORWARD
+                ? dnnl_dilated_convolution_forward_desc_init(&u.conv, prop, alg, &d->src, wei,
+                                                             &d->bias, &d->dst, d->strides,
+                                                             d->dilates, d->pad_l, d->pad_r)
+            : pass == CONV_BACKWARD_DATA
+                ? dnnl_dilated_convolution_backward_data_desc_init(&u.conv, alg, &d->src, wei,
+                                                                   &d->dst, d->strides, d->dilates,
+                                                                   d->pad_l, d->pad_r)
+                : dnnl_dilated_convolution_backward_weights_desc_init(
+                      &u.conv, alg, &d->src, wei, &d->bias, &d->dst, d->strides, d->dilates,
+                      d->pad_l, d->pad_r);
+    else
+        s = pass == CONV_FORWARD
+                ? dnnl_dilated_deconvolution_forward_desc_init(&u.deconv, prop, alg, &d->src, wei,
+                                                               &d->bias, &d->dst, d->strides,
+                                                               d->dilates, d->pad_l, d->pad_r)
+            : pass == CONV_BACKWARD_DATA
+                ? dnnl_dilated_deconvolution_backward_data_desc_init(&u.deconv, alg, &d->src, wei,
+                                                                     &d->dst, d->strides,
+                                                                     d->dilates, d->pad_l, d->pad_r)
+                : dnnl_dilated_deconvolution_backward_weights_desc_init(
+                      &u.deconv, alg, &d->src, wei, &d->bias, &d->dst, d->strides, d->dilates,
+                      d->pad_l, d->pad_r);
+    return s == dnnl_success ? dnnl_primitive_desc_create(pd, &u, attr, engine, hint) : s;
+}
+
 /* Training: forward_training, backward-data and backward-weights primitives
  * on the parameters in their PyTorch layout (no repacking: they change every
  * step), and no folding or fused activation (the training plan fuses none). */
 static cuseg_status conv_prepare_training(cs_step *st, const cuseg_graph *g, cs_cpu *cpu,
                                           conv_state *s) {
     const cuseg_conv2d_params *p = &st->node->p.conv;
-    const int transposed = is_transposed(st->node);
-    const cs_shape *x = &st->in_shape[0], *y = &st->out_shape[0];
-    const int G = p->groups, O = p->out_channels, C = x->c;
-    dnnl_memory_desc_t src_md, dst_md, bias_md, wei_md;
-    dnnl_dims_t src_dims = {x->n, C, x->h, x->w}, dst_dims = {y->n, O, y->h, y->w}, bias_dims = {O};
-    dnnl_dims_t wei_dims = {G, O / G, C / G, p->kernel_h, p->kernel_w};
-    dnnl_dims_t wei_dims_1 = {O, C, p->kernel_h, p->kernel_w};
-    const dnnl_format_tag_t wtag =
-        transposed ? (G > 1 ? dnnl_giohw : dnnl_iohw) : (G > 1 ? dnnl_goihw : dnnl_oihw);
-    dnnl_dims_t strides = {p->stride_h, p->stride_w};
-    dnnl_dims_t dilates = {p->dilation_h - 1, p->dilation_w - 1};
-    dnnl_dims_t pad_l = {p->pad_top, p->pad_left};
-    dnnl_dims_t pad_r = {p->pad_bottom - p->output_padding_h, p->pad_right - p->output_padding_w};
-    dnnl_memory_desc_init_by_tag(&src_md, 4, src_dims, dnnl_f32, dnnl_nhwc);
-    dnnl_memory_desc_init_by_tag(&dst_md, 4, dst_dims, dnnl_f32, dnnl_nhwc);
-    dnnl_memory_desc_init_by_tag(&bias_md, 1, bias_dims, dnnl_f32, dnnl_x);
-    dnnl_memory_desc_init_by_tag(&wei_md, G > 1 ? 5 : 4, G > 1 ? wei_dims : wei_dims_1, dnnl_f32,
-                                 wtag);
-
+    conv_geometry d;
+    conv_geometry_init(st, &d);
+    const int O = p->out_channels;
     const cs_param *w = cs_node_param(g, st->node, 0);
     s->param_w = w->data;
     s->param_b = p->has_bias ? cs_node_param(g, st->node, 1)->data : NULL;
-    s->n_src = cs_shape_count(x);
+    s->n_src = cs_shape_count(&st->in_shape[0]);
     s->n_w = w->count;
     s->n_b = (size_t)O;
     cuseg_status status = cs_calloc((void **)&s->zero_bias, sizeof(float) * s->n_b, "conv bias");
@@ -506,46 +572,18 @@ static cuseg_status conv_prepare_training(cs_step *st, const cuseg_graph *g, cs_
 
     dnnl_primitive_attr_t attr = NULL;
     dnnl_primitive_desc_t fwd = NULL, bd = NULL, bw = NULL;
-    const dnnl_alg_kind_t alg = transposed ? dnnl_deconvolution_direct : dnnl_convolution_direct;
-#define TRY_DNNL(call, what)                                                                       \
-    do {                                                                                           \
-        if (status == CUSEG_OK)                                                                    \
-            status = dnnl_check((call), st, what);                                                 \
-    } while (0)
     TRY_DNNL(dnnl_primitive_attr_create(&attr), "attributes");
     TRY_DNNL(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user),
              "attributes");
-    if (!transposed) {
-        dnnl_convolution_desc_t f, d, wd;
-        TRY_DNNL(dnnl_dilated_convolution_forward_desc_init(&f, dnnl_forward_training, alg, &src_md,
-                                                            &wei_md, &bias_md, &dst_md, strides,
-                                                            dilates, pad_l, pad_r),
-                 "training descriptor");
-        TRY_DNNL(dnnl_primitive_desc_create(&fwd, &f, attr, cpu->engine, NULL), "training forward");
-        TRY_DNNL(dnnl_dilated_convolution_backward_data_desc_init(
-                     &d, alg, &src_md, &wei_md, &dst_md, strides, dilates, pad_l, pad_r),
-                 "backward-data descriptor");
-        TRY_DNNL(dnnl_primitive_desc_create(&bd, &d, attr, cpu->engine, fwd), "backward data");
-        TRY_DNNL(dnnl_dilated_convolution_backward_weights_desc_init(
-                     &wd, alg, &src_md, &wei_md, &bias_md, &dst_md, strides, dilates, pad_l, pad_r),
-                 "backward-weights descriptor");
-        TRY_DNNL(dnnl_primitive_desc_create(&bw, &wd, attr, cpu->engine, fwd), "backward weights");
-    } else {
-        dnnl_deconvolution_desc_t f, d, wd;
-        TRY_DNNL(dnnl_dilated_deconvolution_forward_desc_init(&f, dnnl_forward_training, alg,
-                                                              &src_md, &wei_md, &bias_md, &dst_md,
-                                                              strides, dilates, pad_l, pad_r),
-                 "training descriptor");
-        TRY_DNNL(dnnl_primitive_desc_create(&fwd, &f, attr, cpu->engine, NULL), "training forward");
-        TRY_DNNL(dnnl_dilated_deconvolution_backward_data_desc_init(
-                     &d, alg, &src_md, &wei_md, &dst_md, strides, dilates, pad_l, pad_r),
-                 "backward-data descriptor");
-        TRY_DNNL(dnnl_primitive_desc_create(&bd, &d, attr, cpu->engine, fwd), "backward data");
-        TRY_DNNL(dnnl_dilated_deconvolution_backward_weights_desc_init(
-                     &wd, alg, &src_md, &wei_md, &bias_md, &dst_md, strides, dilates, pad_l, pad_r),
-                 "backward-weights descriptor");
-        TRY_DNNL(dnnl_primitive_desc_create(&bw, &wd, attr, cpu->engine, fwd), "backward weights");
-    }
+    TRY_DNNL(conv_pd(&d, CONV_FORWARD, dnnl_forward_training, &d.weights_user, attr, cpu->engine,
+                     NULL, &fwd),
+             "training forward");
+    TRY_DNNL(conv_pd(&d, CONV_BACKWARD_DATA, dnnl_backward_data, &d.weights_user, attr, cpu->engine,
+                     fwd, &bd),
+             "backward data");
+    TRY_DNNL(conv_pd(&d, CONV_BACKWARD_WEIGHTS, dnnl_backward_weights, &d.weights_user, attr,
+                     cpu->engine, fwd, &bw),
+             "backward weights");
     if (status == CUSEG_OK) {
         size_t scratch = 1;
         const dnnl_primitive_desc_t pds[3] = {fwd, bd, bw};
@@ -563,20 +601,20 @@ static cuseg_status conv_prepare_training(cs_step *st, const cuseg_graph *g, cs_
         TRY_DNNL(dnnl_memory_create(&s->scratch, &smd, cpu->engine, DNNL_MEMORY_NONE),
                  "scratchpad");
     }
-    TRY_DNNL(dnnl_memory_create(&s->src, &src_md, cpu->engine, DNNL_MEMORY_NONE), "source");
-    TRY_DNNL(dnnl_memory_create(&s->dst, &dst_md, cpu->engine, DNNL_MEMORY_NONE), "destination");
-    TRY_DNNL(dnnl_memory_create(&s->weights, &wei_md, cpu->engine, DNNL_MEMORY_NONE), "weights");
-    TRY_DNNL(dnnl_memory_create(&s->bias, &bias_md, cpu->engine, DNNL_MEMORY_NONE), "bias");
-    TRY_DNNL(dnnl_memory_create(&s->diff_src, &src_md, cpu->engine, s->tmp_src), "input gradient");
-    TRY_DNNL(dnnl_memory_create(&s->diff_dst, &dst_md, cpu->engine, DNNL_MEMORY_NONE),
+    TRY_DNNL(dnnl_memory_create(&s->src, &d.src, cpu->engine, DNNL_MEMORY_NONE), "source");
+    TRY_DNNL(dnnl_memory_create(&s->dst, &d.dst, cpu->engine, DNNL_MEMORY_NONE), "destination");
+    TRY_DNNL(dnnl_memory_create(&s->weights, &d.weights_user, cpu->engine, DNNL_MEMORY_NONE),
+             "weights");
+    TRY_DNNL(dnnl_memory_create(&s->bias, &d.bias, cpu->engine, DNNL_MEMORY_NONE), "bias");
+    TRY_DNNL(dnnl_memory_create(&s->diff_src, &d.src, cpu->engine, s->tmp_src), "input gradient");
+    TRY_DNNL(dnnl_memory_create(&s->diff_dst, &d.dst, cpu->engine, DNNL_MEMORY_NONE),
              "output gradient");
-    TRY_DNNL(dnnl_memory_create(&s->diff_weights, &wei_md, cpu->engine, s->tmp_w),
+    TRY_DNNL(dnnl_memory_create(&s->diff_weights, &d.weights_user, cpu->engine, s->tmp_w),
              "weights gradient");
-    TRY_DNNL(dnnl_memory_create(&s->diff_bias, &bias_md, cpu->engine, s->tmp_b), "bias gradient");
+    TRY_DNNL(dnnl_memory_create(&s->diff_bias, &d.bias, cpu->engine, s->tmp_b), "bias gradient");
     TRY_DNNL(dnnl_primitive_create(&s->prim, fwd), "training forward");
     TRY_DNNL(dnnl_primitive_create(&s->bwd_data, bd), "backward data");
     TRY_DNNL(dnnl_primitive_create(&s->bwd_weights, bw), "backward weights");
-#undef TRY_DNNL
     if (fwd)
         dnnl_primitive_desc_destroy(fwd);
     if (bd)
@@ -632,32 +670,9 @@ static cuseg_status conv_backward(const cs_step *st, const cs_grad_io *io, cs_cp
 }
 
 static cuseg_status conv_prepare(cs_step *st, const cuseg_graph *g, cs_cpu *cpu) {
-    const cuseg_conv2d_params *p = &st->node->p.conv;
-    const int transposed = is_transposed(st->node);
-    const cs_shape *x = &st->in_shape[0], *y = &st->out_shape[0];
-    const int G = p->groups, O = p->out_channels, C = x->c;
-
-    dnnl_memory_desc_t src_md, dst_md, bias_md, wei_any, wei_user;
-    dnnl_dims_t src_dims = {x->n, C, x->h, x->w}, dst_dims = {y->n, O, y->h, y->w};
-    dnnl_dims_t bias_dims = {O};
-    /* oneDNN's logical weight dims are [g,] out, in, kh, kw for both kinds. */
-    dnnl_dims_t wei_dims = {G, O / G, C / G, p->kernel_h, p->kernel_w};
-    dnnl_dims_t wei_dims_1 = {O, C, p->kernel_h, p->kernel_w};
-    const int wnd = G > 1 ? 5 : 4;
-    const dnnl_format_tag_t wtag =
-        transposed ? (G > 1 ? dnnl_giohw : dnnl_iohw) : (G > 1 ? dnnl_goihw : dnnl_oihw);
-    dnnl_dims_t strides = {p->stride_h, p->stride_w};
-    dnnl_dims_t dilates = {p->dilation_h - 1, p->dilation_w - 1};
-    dnnl_dims_t pad_l = {p->pad_top, p->pad_left};
-    /* output_padding extends the far side: oneDNN expresses it as less padding. */
-    dnnl_dims_t pad_r = {p->pad_bottom - p->output_padding_h, p->pad_right - p->output_padding_w};
-
-    dnnl_memory_desc_init_by_tag(&src_md, 4, src_dims, dnnl_f32, dnnl_nhwc);
-    dnnl_memory_desc_init_by_tag(&dst_md, 4, dst_dims, dnnl_f32, dnnl_nhwc);
-    dnnl_memory_desc_init_by_tag(&bias_md, 1, bias_dims, dnnl_f32, dnnl_x);
-    dnnl_memory_desc_init_by_tag(&wei_any, wnd, G > 1 ? wei_dims : wei_dims_1, dnnl_f32,
-                                 dnnl_format_tag_any);
-    dnnl_memory_desc_init_by_tag(&wei_user, wnd, G > 1 ? wei_dims : wei_dims_1, dnnl_f32, wtag);
+    const int O = st->node->p.conv.out_channels;
+    conv_geometry d;
+    conv_geometry_init(st, &d);
 
     conv_state *s;
     CS_CHECK(cs_calloc((void **)&s, sizeof *s, "convolution state"));
@@ -684,11 +699,6 @@ static cuseg_status conv_prepare(cs_step *st, const cuseg_graph *g, cs_cpu *cpu)
     dnnl_post_ops_t post = NULL;
     dnnl_primitive_desc_t pd = NULL;
     cuseg_status status = folded_params(st, g, &weights, &bias);
-#define TRY_DNNL(call, what)                                                                       \
-    do {                                                                                           \
-        if (status == CUSEG_OK)                                                                    \
-            status = dnnl_check((call), st, what);                                                 \
-    } while (0)
     TRY_DNNL(dnnl_primitive_attr_create(&attr), "attributes");
     TRY_DNNL(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user),
              "attributes");
@@ -702,37 +712,23 @@ static cuseg_status conv_prepare(cs_step *st, const cuseg_graph *g, cs_cpu *cpu)
                      "relu6");
         TRY_DNNL(dnnl_primitive_attr_set_post_ops(attr, post), "post-ops");
     }
-    if (!transposed) {
-        dnnl_convolution_desc_t d;
-        TRY_DNNL(dnnl_dilated_convolution_forward_desc_init(
-                     &d, dnnl_forward_inference, dnnl_convolution_direct, &src_md, &wei_any,
-                     &bias_md, &dst_md, strides, dilates, pad_l, pad_r),
-                 "convolution descriptor");
-        TRY_DNNL(dnnl_primitive_desc_create(&pd, &d, attr, cpu->engine, NULL), "convolution");
-    } else {
-        dnnl_deconvolution_desc_t d;
-        TRY_DNNL(dnnl_dilated_deconvolution_forward_desc_init(
-                     &d, dnnl_forward_inference, dnnl_deconvolution_direct, &src_md, &wei_any,
-                     &bias_md, &dst_md, strides, dilates, pad_l, pad_r),
-                 "transposed convolution descriptor");
-        TRY_DNNL(dnnl_primitive_desc_create(&pd, &d, attr, cpu->engine, NULL),
-                 "transposed convolution");
-    }
+    TRY_DNNL(conv_pd(&d, CONV_FORWARD, dnnl_forward_inference, &d.weights_any, attr, cpu->engine,
+                     NULL, &pd),
+             "convolution");
     if (status == CUSEG_OK) {
         const dnnl_memory_desc_t *wmd = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
         const dnnl_memory_desc_t *smd =
             dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
         TRY_DNNL(dnnl_memory_create(&s->weights, wmd, cpu->engine, DNNL_MEMORY_ALLOCATE),
                  "weights");
-        TRY_DNNL(dnnl_memory_create(&s->bias, &bias_md, cpu->engine, DNNL_MEMORY_ALLOCATE), "bias");
-        TRY_DNNL(dnnl_memory_create(&s->src, &src_md, cpu->engine, DNNL_MEMORY_NONE), "source");
-        TRY_DNNL(dnnl_memory_create(&s->dst, &dst_md, cpu->engine, DNNL_MEMORY_NONE),
-                 "destination");
+        TRY_DNNL(dnnl_memory_create(&s->bias, &d.bias, cpu->engine, DNNL_MEMORY_ALLOCATE), "bias");
+        TRY_DNNL(dnnl_memory_create(&s->src, &d.src, cpu->engine, DNNL_MEMORY_NONE), "source");
+        TRY_DNNL(dnnl_memory_create(&s->dst, &d.dst, cpu->engine, DNNL_MEMORY_NONE), "destination");
         if (status == CUSEG_OK)
             status = cs_cpu_reserve_scratch(cpu, dnnl_memory_desc_get_size(smd));
         TRY_DNNL(dnnl_memory_create(&s->scratch, smd, cpu->engine, DNNL_MEMORY_NONE), "scratchpad");
         if (status == CUSEG_OK)
-            status = reorder_weights(st, cpu, &wei_user, weights, s->weights);
+            status = reorder_weights(st, cpu, &d.weights_user, weights, s->weights);
         if (status == CUSEG_OK) {
             void *b;
             dnnl_memory_get_data_handle(s->bias, &b);
@@ -740,7 +736,6 @@ static cuseg_status conv_prepare(cs_step *st, const cuseg_graph *g, cs_cpu *cpu)
         }
         TRY_DNNL(dnnl_primitive_create(&s->prim, pd), "primitive");
     }
-#undef TRY_DNNL
     if (pd)
         dnnl_primitive_desc_destroy(pd);
     if (post)
