@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "golden_file.h"
 #include "op_harness.h"
 
 extern "C" {
@@ -20,35 +21,13 @@ using namespace cstest;
 
 namespace {
 
-struct Golden {
-    cs_safetensors *st = nullptr;
-    Golden() {
-        const std::string path =
-            std::string(CUSEG_SOURCE_DIR) + "/tests/golden/train/losses.safetensors";
-        EXPECT_EQ(cs_safetensors_open(path.c_str(), &st), CUSEG_OK) << cuseg_last_error();
-    }
-    ~Golden() { cs_safetensors_close(st); }
-    const cs_st_tensor *t(const std::string &name) const {
-        const cs_st_tensor *x = cs_safetensors_find(st, name.c_str());
-        EXPECT_NE(x, nullptr) << name;
-        return x;
-    }
-    std::vector<float> f32(const std::string &name) const {
-        std::vector<float> v(t(name)->numel);
-        std::memcpy(v.data(), t(name)->data, v.size() * 4);
-        return v;
-    }
-    std::vector<double> f64(const std::string &name) const {
-        std::vector<double> v(t(name)->numel);
-        std::memcpy(v.data(), t(name)->data, v.size() * 8);
-        return v;
-    }
-    std::vector<int32_t> i32(const std::string &name) const {
-        std::vector<int32_t> v(t(name)->numel);
-        std::memcpy(v.data(), t(name)->data, v.size() * 4);
-        return v;
-    }
-    int classes(const std::string &c) const { return (int)t(c + ".logits")->shape[3]; }
+/* The loss goldens, with typed accessors. */
+struct Golden : GoldenFile {
+    Golden() : GoldenFile("train/losses.safetensors") {}
+    std::vector<float> f32(const std::string &name) const { return get<float>(name); }
+    std::vector<double> f64(const std::string &name) const { return get<double>(name); }
+    std::vector<int32_t> i32(const std::string &name) const { return get<int32_t>(name); }
+    int classes(const std::string &c) const { return (int)tensor(c + ".logits")->shape[3]; }
 };
 
 using LossFn = std::function<cuseg_status(const float *, size_t, int, double *, float *)>;

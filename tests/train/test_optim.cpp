@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "golden_file.h"
 #include "op_harness.h"
 
 extern "C" {
@@ -20,22 +21,8 @@ using namespace cstest;
 
 namespace {
 
-struct Golden {
-    cs_safetensors *st = nullptr;
-    Golden() {
-        const std::string path =
-            std::string(CUSEG_SOURCE_DIR) + "/tests/golden/train/optim.safetensors";
-        EXPECT_EQ(cs_safetensors_open(path.c_str(), &st), CUSEG_OK) << cuseg_last_error();
-    }
-    ~Golden() { cs_safetensors_close(st); }
-    template <typename T> std::vector<T> get(const std::string &name) const {
-        const cs_st_tensor *t = cs_safetensors_find(st, name.c_str());
-        EXPECT_NE(t, nullptr) << name;
-        std::vector<T> v(t ? t->numel : 0);
-        if (t)
-            std::memcpy(v.data(), t->data, v.size() * sizeof(T));
-        return v;
-    }
+struct Golden : GoldenFile {
+    Golden() : GoldenFile("train/optim.safetensors") {}
 };
 
 const size_t NA = 37, NB = 11;
