@@ -33,7 +33,7 @@ static int block(cs_nn *b, int x, int planes, int stride, int dilation, int bott
     return cs_nn_relu(b, cs_nn_add(b, y, identity));
 }
 
-void cs_resnet(cs_nn *b, int x, int depth, int output_stride, cs_dilation_style style,
+void cs_resnet(cs_nn *b, int x, int depth, int output_stride, int width, cs_dilation_style style,
                cs_resnet_features *f) {
     if (depth != 18 && depth != 34 && depth != 50 && depth != 101 && depth != 152) {
         cs_nn_fail(b, CUSEG_ERR_INVALID_ARGUMENT, "resnet: depth must be 18, 34, 50, 101 or 152, got %d", depth);
@@ -45,13 +45,13 @@ void cs_resnet(cs_nn *b, int x, int depth, int output_stride, cs_dilation_style 
         return;
     }
     const int bottleneck = depth >= 50, expansion = bottleneck ? 4 : 1;
-    int y = cs_nn_conv_bn_relu(b, "conv1", "bn1", x, 64, 7, 2, 3, 1, 1);
+    int y = cs_nn_conv_bn_relu(b, "conv1", "bn1", x, width, 7, 2, 3, 1, 1);
     f->stem = y;
-    f->stem_channels = 64;
+    f->stem_channels = width;
     y = cs_nn_max_pool(b, y, 3, 2, 1, 0, NULL);
-    int inplanes = 64, dilation = 1;
+    int inplanes = width, dilation = 1;
     for (int s = 0; s < 4; ++s) {
-        const int planes = 64 << s;
+        const int planes = width << s;
         int stride = s == 0 ? 1 : 2;
         /* Stage 3 (layer4) is dilated below OS 32, stage 2 (layer3) below OS 16. */
         const int dilate = (s == 3 && output_stride <= 16) || (s == 2 && output_stride == 8);

@@ -23,8 +23,10 @@ typedef struct cs_resnet_features {
 } cs_resnet_features;
 
 /* depth: 18, 34, 50, 101 or 152; output_stride: 32 (plain), 16 (layer4
- * dilated) or 8 (layer3 and layer4 dilated). */
-void cs_resnet(cs_nn *b, int x, int depth, int output_stride, cs_dilation_style style,
+ * dilated) or 8 (layer3 and layer4 dilated); width: the stem's channels and
+ * layer1's planes (64 in every published ResNet; smaller values, with the
+ * same names, keep test goldens small). */
+void cs_resnet(cs_nn *b, int x, int depth, int output_stride, int width, cs_dilation_style style,
                cs_resnet_features *f);
 
 #endif
