@@ -34,14 +34,15 @@ def narrow(backbone, width, dec, classes, os):
     return model
 
 
-for case, backbone, os, shape in [("smp_dlv3p_r18_os16", "resnet18", 16, (2, 3, 64, 96)),
-                                  ("smp_dlv3p_r50_os8", "resnet50", 8, (2, 3, 48, 80))]:
-    torch.manual_seed(5)
-    model = narrow(backbone, width=4, dec=16, classes=3, os=os).eval()
-    randomize_batchnorm(model, 6)
-    x = torch.rand(*shape)
-    with torch.no_grad():
-        y = model(x)
-    options = f"backbone={backbone},os={os},classes=3,width=4,decoder_channels=16"
-    save_case("deeplab", case, model, "smp_deeplabv3plus", options, x, [y],
-              meta={"note": "smp DeepLabV3Plus modules at width 4 / 16 decoder channels"})
+if __name__ == "__main__":
+    for case, backbone, os, shape in [("smp_dlv3p_r18_os16", "resnet18", 16, (2, 3, 64, 96)),
+                                      ("smp_dlv3p_r50_os8", "resnet50", 8, (2, 3, 48, 80))]:
+        torch.manual_seed(5)
+        model = narrow(backbone, width=4, dec=16, classes=3, os=os).eval()
+        randomize_batchnorm(model, 6)
+        x = torch.rand(*shape)
+        with torch.no_grad():
+            y = model(x)
+        options = f"backbone={backbone},os={os},classes=3,width=4,decoder_channels=16"
+        save_case("deeplab", case, model, "smp_deeplabv3plus", options, x, [y],
+                  meta={"note": "smp DeepLabV3Plus modules at width 4 / 16 decoder channels"})

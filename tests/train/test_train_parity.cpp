@@ -3,8 +3,12 @@
  * from identical weights on an identical batch
  * (tests/golden/make_train_parity_unet.py). After every step every
  * parameter and BN running statistic must match PyTorch's within 1e-4
- * relative: fp32 forward/backward differ from PyTorch's by summation order
+ * relative (U-Net and DeepLab v3+; for AdamW on DeepLab against a float64
+ * run, within twice PyTorch's own fp32 drift from it, which Adam's
+ * normalisation of small gradients makes larger than 1e-4): fp32
+ * forward/backward differ from PyTorch's by summation order
  * (~1e-6 relative per layer), and five optimizer steps compound that. */
+#include <algorithm>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -23,13 +27,14 @@ using namespace cstest;
 
 namespace {
 
-void run_parity(const std::string &opt_name, const cs_optim_config &cfg, float lr) {
-    SCOPED_TRACE(opt_name);
+void run_parity(const std::string &golden, const char *arch, const char *options, const std::string &opt_name,
+                const cs_optim_config &cfg, float lr) {
+    SCOPED_TRACE(golden + " " + opt_name);
     cs_safetensors *st = nullptr;
-    const std::string path = std::string(CUSEG_SOURCE_DIR) + "/tests/golden/train/unet_parity.safetensors";
+    const std::string path = std::string(CUSEG_SOURCE_DIR) + "/tests/golden/train/" + golden;
     ASSERT_EQ(cs_safetensors_open(path.c_str(), &st), CUSEG_OK) << cuseg_last_error();
     cuseg_graph *g = nullptr;
-    ASSERT_EQ(cuseg_arch_build("unet_bn", "in_channels=3,classes=3,width=2,depth=3", &g), CUSEG_OK) << cuseg_last_error();
+    ASSERT_EQ(cuseg_arch_build(arch, options, &g), CUSEG_OK) << cuseg_last_error();
     for (int i = 0; i < g->n_params; ++i)
         ASSERT_EQ(cs_safetensors_read_f32(st, ("init." + std::string(g->params[i].name)).c_str(), g->params[i].data,
                                           g->params[i].count),
@@ -57,6 +62,12 @@ void run_parity(const std::string &opt_name, const cs_optim_config &cfg, float l
     ASSERT_EQ(cs_optimizer_create(&cfg, (int)params.size(), counts.data(), &opt), CUSEG_OK);
     for (int k = 1; k <= 5; ++k) {
         SCOPED_TRACE("step " + std::to_string(k));
+        /* Where the golden is a float64 trajectory (AdamW on DeepLab, see
+         * make_train_parity_deeplab.py), allow twice PyTorch's own fp32 drift. */
+        double tol = 1e-4;
+        const cs_st_tensor *dev =
+            cs_safetensors_find(st, (opt_name + "." + std::to_string(k) + ".torch_fp32_deviation").c_str());
+        if (dev) tol = std::max(tol, 2 * *(const double *)dev->data);
         const float *in[1] = {x.data()};
         ASSERT_EQ(cs_autodiff_forward(ad, in, dims), CUSEG_OK) << cuseg_last_error();
         cs_shape ys;
@@ -67,7 +78,7 @@ void run_parity(const std::string &opt_name, const cs_optim_config &cfg, float l
                                         CS_REDUCE_MEAN, &loss, dlogits.data()),
                   CUSEG_OK);
         const double want_loss = *(const double *)cs_safetensors_find(st, (opt_name + "." + std::to_string(k) + ".loss").c_str())->data;
-        EXPECT_NEAR(loss, want_loss, 1e-5 * want_loss);
+        EXPECT_NEAR(loss, want_loss, std::max(1e-5, tol) * want_loss);
         cs_autodiff_zero_grad(ad);
         const float *douts[1] = {dlogits.data()};
         ASSERT_EQ(cs_autodiff_backward(ad, douts), CUSEG_OK) << cuseg_last_error();
@@ -78,7 +89,7 @@ void run_parity(const std::string &opt_name, const cs_optim_config &cfg, float l
             ASSERT_EQ(cs_safetensors_read_f32(st, key.c_str(), want.data(), want.size()), CUSEG_OK) << key;
             SCOPED_TRACE(g->params[i].name);
             expect_close(std::vector<float>(g->params[i].data, g->params[i].data + g->params[i].count),
-                         std::vector<double>(want.begin(), want.end()), 1e-4);
+                         std::vector<double>(want.begin(), want.end()), tol);
         }
     }
     cs_optimizer_release(opt);
@@ -87,12 +98,25 @@ void run_parity(const std::string &opt_name, const cs_optim_config &cfg, float l
     cs_safetensors_close(st);
 }
 
+const cs_optim_config kSgd = {CS_OPT_SGD, 0.9f, 0.0f, 0, 0, 0, 0, 1e-4f};
+const cs_optim_config kAdamW = {CS_OPT_ADAMW, 0, 0, 0, 0.9f, 0.999f, 1e-8f, 0.01f};
+const char *const kUnet = "in_channels=3,classes=3,width=2,depth=3";
+const char *const kDeepLab = "backbone=resnet18,os=16,classes=3,width=4,decoder_channels=16";
+
 }  // namespace
 
 TEST(TrainParity, UnetSgdMomentumMatchesPyTorchEveryStep) {
-    run_parity("sgd", {CS_OPT_SGD, 0.9f, 0.0f, 0, 0, 0, 0, 1e-4f}, 0.05f);
+    run_parity("unet_parity.safetensors", "unet_bn", kUnet, "sgd", kSgd, 0.05f);
 }
 
 TEST(TrainParity, UnetAdamWMatchesPyTorchEveryStep) {
-    run_parity("adamw", {CS_OPT_ADAMW, 0, 0, 0, 0.9f, 0.999f, 1e-8f, 0.01f}, 2e-3f);
+    run_parity("unet_parity.safetensors", "unet_bn", kUnet, "adamw", kAdamW, 2e-3f);
+}
+
+TEST(TrainParity, DeepLabV3PlusSgdMomentumMatchesPyTorchEveryStep) {
+    run_parity("deeplab_parity.safetensors", "smp_deeplabv3plus", kDeepLab, "sgd", kSgd, 0.05f);
+}
+
+TEST(TrainParity, DeepLabV3PlusAdamWMatchesPyTorchEveryStep) {
+    run_parity("deeplab_parity.safetensors", "smp_deeplabv3plus", kDeepLab, "adamw", kAdamW, 2e-3f);
 }
