@@ -3,7 +3,10 @@
  * smp_deeplabv3plus: segmentation_models_pytorch's DeepLabV3Plus (§4.3.2,
  * §7.5) as smp 0.6 builds it: a ResNet encoder dilated with make_dilated,
  * a separable ASPP with image pooling, 48-channel low-level projection,
- * bilinear (align_corners) upsampling, parameter names as smp's state dict. */
+ * bilinear (align_corners) upsampling, parameter names as smp's state dict.
+ *
+ * tv_deeplabv3, tv_fcn: torchvision's deeplabv3_resnet50/101 and
+ * fcn_resnet50/101 (§4.3.1, §2.3, §7.2, §7.3), names as torchvision's. */
 #include <stdio.h>
 
 #include "models/backbones/resnet.h"
@@ -42,14 +45,17 @@ static int aspp(cs_nn *b, int x, int out, const int rates[3]) {
 }
 
 static void build_smp_deeplabv3plus(cs_nn *b, cs_opts *o) {
-    const char *backbone = cs_nn_opt_choice(b, o, "backbone", "resnet18|resnet34|resnet50|resnet101", "resnet50");
+    const char *backbone =
+        cs_nn_opt_choice(b, o, "backbone", "resnet18|resnet34|resnet50|resnet101", "resnet50");
     const int os = cs_nn_opt_int(b, o, "os", 16, 8, 16);
     const int classes = cs_nn_opt_int(b, o, "classes", 1, 1, 65536);
     const int in_ch = cs_nn_opt_int(b, o, "in_channels", 3, 1, 4096);
-    const int width = cs_nn_opt_int(b, o, "width", 64, 1, 4096);         /* encoder base width */
+    const int width = cs_nn_opt_int(b, o, "width", 64, 1, 4096);           /* encoder base width */
     const int dec = cs_nn_opt_int(b, o, "decoder_channels", 256, 1, 4096); /* smp's default */
-    if (os != 8 && os != 16) cs_nn_fail(b, CUSEG_ERR_INVALID_ARGUMENT, "option os=%d: expected 8 or 16", os);
-    const int depth = backbone[6] == '1' ? (backbone[7] == '8' ? 18 : 101) : (backbone[6] == '3' ? 34 : 50);
+    if (os != 8 && os != 16)
+        cs_nn_fail(b, CUSEG_ERR_INVALID_ARGUMENT, "option os=%d: expected 8 or 16", os);
+    const int depth =
+        backbone[6] == '1' ? (backbone[7] == '8' ? 18 : 101) : (backbone[6] == '3' ? 34 : 50);
     cs_nn_preprocess_imagenet(b);
 
     const int x = cs_nn_input(b, "image", in_ch);
@@ -57,7 +63,8 @@ static void build_smp_deeplabv3plus(cs_nn *b, cs_opts *o) {
     cs_nn_push(b, "encoder");
     cs_resnet(b, x, depth, os, width, CS_DILATION_SMP, &f);
     cs_nn_pop(b);
-    if (b->status != CUSEG_OK) return;
+    if (b->status != CUSEG_OK)
+        return;
 
     cs_nn_push(b, "decoder");
     static const int rates[3] = {12, 24, 36};
@@ -79,9 +86,90 @@ static void build_smp_deeplabv3plus(cs_nn *b, cs_opts *o) {
     cs_nn_output(b, cs_nn_resize_scale(b, y, 4.0, 1, 1)); /* UpsamplingBilinear2d */
 }
 
-const cs_arch cs_archs_deeplab_v3[] = {
-    {"smp_deeplabv3plus",
-     "segmentation_models_pytorch DeepLabV3Plus; options backbone=resnet18|34|50|101, os=16|8, classes, "
-     "in_channels, width, decoder_channels",
-     build_smp_deeplabv3plus},
-    {0}};
+/* torchvision's ASPP (§4.3.1): dense 3x3 atrous branches (ASPPConv), image
+ * pooling, 1x1 projection with dropout; names "convs.<i>.<k>", "project.*". */
+static int aspp_dense(cs_nn *b, int x, int out, const int rates[3]) {
+    int br[5];
+    cs_nn_push(b, "convs");
+    br[0] = cs_nn_conv_bn_relu(b, "0.0", "0.1", x, out, 1, 1, 0, 1, 1);
+    for (int i = 1; i <= 3; ++i) {
+        char conv[16], bn[16];
+        snprintf(conv, sizeof conv, "%d.0", i);
+        snprintf(bn, sizeof bn, "%d.1", i);
+        br[i] = cs_nn_conv_bn_relu(b, conv, bn, x, out, 3, 1, rates[i - 1], rates[i - 1], 1);
+    }
+    int pool = cs_nn_global_avg_pool(b, x);
+    pool = cs_nn_conv_bn_relu(b, "4.1", "4.2", pool, out, 1, 1, 0, 1, 1);
+    br[4] = cs_nn_resize_like(b, pool, x, 1, 0);
+    cs_nn_pop(b);
+    int y = cs_nn_concat(b, br, 5);
+    y = cs_nn_conv_bn_relu(b, "project.0", "project.1", y, out, 1, 1, 0, 1, 1);
+    return cs_nn_dropout(b, y, 0.5f);
+}
+
+/* torchvision's FCNHead: 3x3 conv (in/4 channels) + BN + ReLU + dropout 0.1 +
+ * 1x1 conv; names "<scope>.0", ".1", ".4". */
+static int fcn_head(cs_nn *b, const char *scope, int x, int inter, int classes) {
+    cs_nn_push(b, "%s", scope);
+    int y = cs_nn_conv_bn_relu(b, "0", "1", x, inter, 3, 1, 1, 1, 1);
+    y = cs_nn_dropout(b, y, 0.1f);
+    y = cs_nn_conv(b, "4", y, classes, 1, 1, 0, 1, 1, 1);
+    cs_nn_pop(b);
+    return y;
+}
+
+/* torchvision segmentation models on a ResNet with OS 8
+ * (replace_stride_with_dilation=[False, True, True]); logits upsampled to
+ * the input (bilinear, align_corners=False); the aux head reads layer3. */
+static void build_torchvision(cs_nn *b, cs_opts *o, int deeplab) {
+    const char *backbone = cs_nn_opt_choice(b, o, "backbone", "resnet50|resnet101", "resnet50");
+    const int classes = cs_nn_opt_int(b, o, "classes", 21, 1, 65536);
+    const int aux = cs_nn_opt_int(b, o, "aux", 1, 0, 1);
+    const int width = cs_nn_opt_int(b, o, "width", 64, 1, 4096);
+    const int head = cs_nn_opt_int(b, o, "head_channels", 256, 1, 4096); /* ASPP / DeepLabHead */
+    cs_nn_preprocess_imagenet(b);
+    const int x = cs_nn_input(b, "image", 3);
+    cs_resnet_features f;
+    cs_nn_push(b, "backbone");
+    cs_resnet(b, x, backbone[6] == '5' ? 50 : 101, 8, width, CS_DILATION_TORCHVISION, &f);
+    cs_nn_pop(b);
+    if (b->status != CUSEG_OK)
+        return;
+    int y;
+    if (deeplab) {
+        static const int rates[3] = {12, 24, 36};
+        cs_nn_push(b, "classifier");
+        cs_nn_push(b, "0");
+        y = aspp_dense(b, f.layer[3], head, rates);
+        cs_nn_pop(b);
+        y = cs_nn_conv_bn_relu(b, "1", "2", y, head, 3, 1, 1, 1, 1);
+        y = cs_nn_conv(b, "4", y, classes, 1, 1, 0, 1, 1, 1);
+        cs_nn_pop(b);
+    } else {
+        y = fcn_head(b, "classifier", f.layer[3], f.channels[3] / 4, classes);
+    }
+    cs_nn_output(b, cs_nn_resize_like(b, y, x, 1, 0));
+    if (aux) {
+        const int a = fcn_head(b, "aux_classifier", f.layer[2], f.channels[2] / 4, classes);
+        cs_nn_output(b, cs_nn_resize_like(b, a, x, 1, 0));
+    }
+}
+
+static void build_tv_deeplabv3(cs_nn *b, cs_opts *o) { build_torchvision(b, o, 1); }
+static void build_tv_fcn(cs_nn *b, cs_opts *o) { build_torchvision(b, o, 0); }
+
+const cs_arch cs_archs_deeplab_v3[] = {{"smp_deeplabv3plus",
+                                        "segmentation_models_pytorch DeepLabV3Plus; options "
+                                        "backbone=resnet18|34|50|101, os=16|8, classes, "
+                                        "in_channels, width, decoder_channels",
+                                        build_smp_deeplabv3plus},
+                                       {"tv_deeplabv3",
+                                        "torchvision deeplabv3_resnet50/101 (v3, OS 8, outputs out "
+                                        "and aux); options backbone, classes, aux=0|1, "
+                                        "width, head_channels",
+                                        build_tv_deeplabv3},
+                                       {"tv_fcn",
+                                        "torchvision fcn_resnet50/101 (OS 8, outputs out and aux); "
+                                        "options backbone, classes, aux=0|1, width",
+                                        build_tv_fcn},
+                                       {0}};

@@ -21,18 +21,15 @@ extern "C" {
 
 namespace cstest {
 
-inline std::string golden_path(const std::string &family, const std::string &file) {
-    return std::string(CUSEG_SOURCE_DIR) + "/tests/golden/" + family + "/" + file;
-}
-
-inline void check_golden(const std::string &family, const std::string &name, double rel_tol = 1e-4,
-                         double abs_tol = 1e-3, int threads = 2) {
-    SCOPED_TRACE(family + "/" + name);
+/* The case <dir>/<name>.{model,io}.safetensors. */
+inline void check_golden_in(const std::string &dir, const std::string &name, double rel_tol = 1e-4,
+                            double abs_tol = 1e-3, int threads = 2) {
+    SCOPED_TRACE(dir + "/" + name);
     cuseg_model *model = nullptr;
-    ASSERT_EQ(cuseg_model_load(golden_path(family, name + ".model.safetensors").c_str(), &model), CUSEG_OK)
+    ASSERT_EQ(cuseg_model_load((dir + "/" + name + ".model.safetensors").c_str(), &model), CUSEG_OK)
         << cuseg_last_error();
     cs_safetensors *io = nullptr;
-    ASSERT_EQ(cs_safetensors_open(golden_path(family, name + ".io.safetensors").c_str(), &io), CUSEG_OK)
+    ASSERT_EQ(cs_safetensors_open((dir + "/" + name + ".io.safetensors").c_str(), &io), CUSEG_OK)
         << cuseg_last_error();
     const cs_st_tensor *in = cs_safetensors_find(io, "input");
     ASSERT_NE(in, nullptr);
@@ -83,6 +80,11 @@ inline void check_golden(const std::string &family, const std::string &name, dou
     cuseg_context_release(ctx);
     cs_safetensors_close(io);
     cuseg_model_release(model);
+}
+
+inline void check_golden(const std::string &family, const std::string &name, double rel_tol = 1e-4,
+                         double abs_tol = 1e-3, int threads = 2) {
+    check_golden_in(std::string(CUSEG_SOURCE_DIR) + "/tests/golden/" + family, name, rel_tol, abs_tol, threads);
 }
 
 /* Builds arch(options) and checks its parameter and MAC counts at n x h x w x c. */
