@@ -1,7 +1,8 @@
-"""Full-size acceptance check (not in CI: it needs torch and ~200 MB of
-temporary files): torchvision's deeplabv3_resnet50 with aux head, random
-weights and BN statistics, saved as a .pth state dict, converted with
-convert_state_dict.py, then run by cuseg against PyTorch's logits.
+"""Full-size acceptance check (not in CI: it needs torch and ~300 MB of
+temporary files): torchvision's deeplabv3_resnet50 with aux head and smp's
+Unet('resnet34'), random weights and BN statistics, each saved as a .pth
+state dict, converted with convert_state_dict.py, then run by cuseg against
+PyTorch's logits.
 
   python3 tests/golden/check_full_models.py build/tests/cuseg_model_tests
 """
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import torch
 from safetensors.torch import save_file
+import segmentation_models_pytorch as smp
 from torchvision.models import segmentation
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -34,6 +36,17 @@ with tempfile.TemporaryDirectory() as d:
         out = model(x)
     save_file({"input": nhwc(x), "output.0": nhwc(out["out"]), "output.1": nhwc(out["aux"])},
               os.path.join(d, "tv_deeplabv3_full.io.safetensors"))
+    torch.manual_seed(1)
+    unet = smp.Unet("resnet34", encoder_weights=None, classes=21).eval()
+    randomize_batchnorm(unet, 2)
+    pth = os.path.join(d, "unet_resnet34.pth")
+    torch.save(unet.state_dict(), pth)
+    to_cuseg(torch.load(pth, map_location="cpu"), "smp_unet", "backbone=resnet34,classes=21",
+             os.path.join(d, "smp_unet_full.model.safetensors"))
+    x = torch.rand(2, 3, 96, 128)
+    with torch.no_grad():
+        y = unet(x)
+    save_file({"input": nhwc(x), "output.0": nhwc(y)}, os.path.join(d, "smp_unet_full.io.safetensors"))
     env = dict(os.environ, CUSEG_GOLDEN_DIR_EXTRA=d)
     r = subprocess.run([tests, "--gtest_filter=FullSize.*", "--gtest_output=json:" + os.path.join(d, "r.json")],
                        env=env, capture_output=True, text=True)

@@ -2,6 +2,8 @@
  * PyTorch goldens of tests/golden/make_golden_unet_bn.py (batch 2, sizes not
  * divisible by 16, so the pad-to-skip path runs), and its parameter and MAC
  * counts at the reference configuration (models.md §0.8, §8). */
+#include <cstdlib>
+
 #include "golden_harness.h"
 #include "op_harness.h"
 
@@ -24,4 +26,22 @@ TEST(UnetBn, RejectsBadOptions) {
     cstest::expect_error(cuseg_arch_build("unet_bn", "classes=0", &g), CUSEG_ERR_INVALID_ARGUMENT,
                          "option classes=0: expected an integer in [1, 65536]");
     EXPECT_EQ(g, nullptr);
+}
+
+/* segmentation_models_pytorch's Unet with a ResNet-34 encoder (models.md
+ * §1.4), narrowed with smp's own modules (tests/golden/make_golden_smp_unet.py). */
+TEST(SmpUnet, Resnet34MatchesSmp) { cstest::check_golden("unet", "smp_unet_r34"); }
+
+TEST(SmpUnet, CountsMatchTheReference) {
+    cstest::check_counts("smp_unet", "", 1, 512, 512, 3, 24436369, 31255953408);
+    /* models.md: 32.01 GMACs with 21 classes; this is the exact count. */
+    cstest::check_counts("smp_unet", "classes=21", 1, 512, 512, 3, 24439269, 32010928128);
+}
+
+/* Full-size smp Unet('resnet34'), converted from a .pth: see
+ * tests/golden/check_full_models.py (skipped otherwise). */
+TEST(FullSize, SmpUnetResnet34) {
+    const char *dir = std::getenv("CUSEG_GOLDEN_DIR_EXTRA");
+    if (!dir) GTEST_SKIP() << "set by tests/golden/check_full_models.py (needs torch)";
+    cstest::check_golden_in(dir, "smp_unet_full");
 }
