@@ -25,14 +25,15 @@ inline std::string golden_path(const std::string &family, const std::string &fil
     return std::string(CUSEG_SOURCE_DIR) + "/tests/golden/" + family + "/" + file;
 }
 
-inline void check_golden(const std::string &family, const std::string &name, double rel_tol = 1e-4,
-                         double abs_tol = 1e-3, int threads = 2) {
-    SCOPED_TRACE(family + "/" + name);
+/* The case `name` in any directory (goldens generated at test time). */
+inline void check_golden_in(const std::string &dir, const std::string &name, double rel_tol = 1e-4,
+                            double abs_tol = 1e-3, int threads = 2) {
+    SCOPED_TRACE(dir + "/" + name);
     cuseg_model *model = nullptr;
-    ASSERT_EQ(cuseg_model_load(golden_path(family, name + ".model.safetensors").c_str(), &model), CUSEG_OK)
+    ASSERT_EQ(cuseg_model_load((dir + "/" + name + ".model.safetensors").c_str(), &model), CUSEG_OK)
         << cuseg_last_error();
     cs_safetensors *io = nullptr;
-    ASSERT_EQ(cs_safetensors_open(golden_path(family, name + ".io.safetensors").c_str(), &io), CUSEG_OK)
+    ASSERT_EQ(cs_safetensors_open((dir + "/" + name + ".io.safetensors").c_str(), &io), CUSEG_OK)
         << cuseg_last_error();
     const cs_st_tensor *in = cs_safetensors_find(io, "input");
     ASSERT_NE(in, nullptr);
@@ -74,15 +75,21 @@ inline void check_golden(const std::string &family, const std::string &name, dou
         const double rel = std::sqrt(num / std::max(den, 1e-300));
         EXPECT_TRUE(rel <= rel_tol || max_abs <= abs_tol)
             << "output " << i << ": relative error " << rel << ", max-abs error " << max_abs;
-        char rel_s[32];
-        snprintf(rel_s, sizeof rel_s, "%.3g", rel);
-        testing::Test::RecordProperty("rel_error_" + std::to_string(i), rel_s);
+        char err_s[64];
+        snprintf(err_s, sizeof err_s, "%.3g (max-abs %.3g)", rel, max_abs);
+        /* Keyed by case, so that a test running several cases keeps each one's. */
+        testing::Test::RecordProperty(name + ".rel_error_" + std::to_string(i), err_s);
     }
     cuseg_tensor_release(x);
     cuseg_session_release(s);
     cuseg_context_release(ctx);
     cs_safetensors_close(io);
     cuseg_model_release(model);
+}
+
+inline void check_golden(const std::string &family, const std::string &name, double rel_tol = 1e-4,
+                         double abs_tol = 1e-3, int threads = 2) {
+    check_golden_in(golden_path(family, ""), name, rel_tol, abs_tol, threads);
 }
 
 /* Builds arch(options) and checks its parameter and MAC counts at n x h x w x c. */
