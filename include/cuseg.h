@@ -225,6 +225,10 @@ cuseg_status cuseg_graph_concat(cuseg_graph *g, const char *name, const int *xs,
 cuseg_status cuseg_graph_crop(cuseg_graph *g, const char *name, int x, int like,
                               int out_h, int out_w, int offset_h, int offset_w,
                               int *y);
+/* Centre crop of x to the H x W of `like`: (H_x - H_like) / 2 rows off the
+ * top and as many off the bottom (likewise for W); the differences must be
+ * even and >= 0. The original U-Net's "copy and crop" of its skips. */
+cuseg_status cuseg_graph_crop_center(cuseg_graph *g, const char *name, int x, int like, int *y);
 /* Zero padding, possibly asymmetric; all amounts >= 0. */
 cuseg_status cuseg_graph_pad(cuseg_graph *g, const char *name, int x, int top,
                              int bottom, int left, int right, int *y);

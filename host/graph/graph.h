@@ -54,7 +54,7 @@ typedef union cs_op_params {
     struct { float eps; } bn;
     struct { float scale, shift; } scale;
     struct { float p; } dropout;
-    struct { int out_h, out_w, offset_h, offset_w; } crop;
+    struct { int out_h, out_w, offset_h, offset_w, center; } crop; /* center: offsets from the sizes */
     struct { int top, bottom, left, right; } pad;
     struct { int channels; } input;
 } cs_op_params;

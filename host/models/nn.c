@@ -212,6 +212,13 @@ int cs_nn_crop(cs_nn *b, int x, int like, int offset_h, int offset_w) {
     return y;
 }
 
+int cs_nn_crop_center(cs_nn *b, int x, int like) {
+    char n[600];
+    int y = -1;
+    NN_CALL(b, cuseg_graph_crop_center(b->g, full_name(b, NULL, "crop", n, sizeof n), x, like, &y));
+    return y;
+}
+
 int cs_nn_pad(cs_nn *b, int x, int top, int bottom, int left, int right) {
     char n[600];
     int y = -1;

@@ -59,6 +59,8 @@ int cs_nn_resize_scale(cs_nn *b, int x, double scale, int bilinear, int align_co
 int cs_nn_concat(cs_nn *b, const int *xs, int n);
 int cs_nn_concat2(cs_nn *b, int a, int c);
 int cs_nn_crop(cs_nn *b, int x, int like, int offset_h, int offset_w);
+/* Centre crop to like's H x W (cuseg_graph_crop_center). */
+int cs_nn_crop_center(cs_nn *b, int x, int like);
 int cs_nn_pad(cs_nn *b, int x, int top, int bottom, int left, int right);
 /* Zero padding up to like's H x W, floor half top/left (cuseg_graph_pad_to). */
 int cs_nn_pad_to(cs_nn *b, int x, int like);

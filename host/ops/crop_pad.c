@@ -21,6 +21,16 @@ static cuseg_status crop_infer(const cs_node *node, const cs_shape *in, cs_shape
         return cs_error(CUSEG_ERR_INVALID_ARGUMENT, "offsets must be >= 0, got (%d, %d)", off_h,
                         off_w);
     int out_h, out_w;
+    if (node->p.crop.center) {
+        const int dh = in[0].h - in[1].h, dw = in[0].w - in[1].w;
+        if (in[0].h >= 0 && in[1].h >= 0 && (dh < 0 || dw < 0 || dh % 2 || dw % 2))
+            return cs_error(CUSEG_ERR_SHAPE,
+                            "cannot centre-crop %dx%d to %dx%d: the size differences must be even "
+                            "and >= 0",
+                            in[0].h, in[0].w, in[1].h, in[1].w);
+        out[0] = (cs_shape){in[0].n, in[1].h, in[1].w, in[0].c, CUSEG_F32};
+        return CUSEG_OK;
+    }
     if (node->n_inputs == 2) {
         out_h = in[1].h;
         out_w = in[1].w;
@@ -43,9 +53,21 @@ static cuseg_status crop_infer(const cs_node *node, const cs_shape *in, cs_shape
     return CUSEG_OK;
 }
 
+/* The node's offsets, or for a centre crop half of each size difference. */
+static void crop_offsets(const cs_step *st, int *off_h, int *off_w) {
+    if (st->node->p.crop.center) {
+        *off_h = (st->in_shape[0].h - st->out_shape[0].h) / 2;
+        *off_w = (st->in_shape[0].w - st->out_shape[0].w) / 2;
+    } else {
+        *off_h = st->node->p.crop.offset_h;
+        *off_w = st->node->p.crop.offset_w;
+    }
+}
+
 static cuseg_status crop_forward(const cs_step *st, const cs_io *io, cs_cpu *cpu) {
     const cs_shape *is = &st->in_shape[0], *os = &st->out_shape[0];
-    const int off_h = st->node->p.crop.offset_h, off_w = st->node->p.crop.offset_w;
+    int off_h, off_w;
+    crop_offsets(st, &off_h, &off_w);
     const size_t C = (size_t)os->c, row = (size_t)os->w * C;
     const long rows = (long)os->n * os->h;
     const float *x = io->in[0];
@@ -142,9 +164,11 @@ static void add_window(const float *src, int src_h, int src_w, float *dst, int d
 
 static cuseg_status crop_backward(const cs_step *st, const cs_grad_io *io, cs_cpu *cpu) {
     const cs_shape *is = &st->in_shape[0], *os = &st->out_shape[0];
+    int off_h, off_w;
+    crop_offsets(st, &off_h, &off_w);
     if (io->din[0] && io->dout[0])
-        add_window(io->dout[0], os->h, os->w, io->din[0], is->h, is->w, os->n, os->c,
-                   st->node->p.crop.offset_h, st->node->p.crop.offset_w, 0, cpu->n_threads);
+        add_window(io->dout[0], os->h, os->w, io->din[0], is->h, is->w, os->n, os->c, off_h, off_w,
+                   0, cpu->n_threads);
     return CUSEG_OK;
 }
 
@@ -180,6 +204,15 @@ cuseg_status cuseg_graph_crop(cuseg_graph *g, const char *name, int x, int like,
     p.crop.offset_w = offset_w;
     const int in[2] = {x, like};
     return cs_graph_add_node(g, CS_OP_CROP, name, in, like >= 0 ? 2 : 1, &p, y);
+}
+
+cuseg_status cuseg_graph_crop_center(cuseg_graph *g, const char *name, int x, int like, int *y) {
+    CS_CHECK_ARG(y, "crop '%s': output pointer is NULL", name ? name : "(null)");
+    cs_op_params p;
+    memset(&p, 0, sizeof p);
+    p.crop.center = 1;
+    const int in[2] = {x, like};
+    return cs_graph_add_node(g, CS_OP_CROP, name, in, 2, &p, y);
 }
 
 cuseg_status cuseg_graph_pad(cuseg_graph *g, const char *name, int x, int top, int bottom, int left,

@@ -71,9 +71,10 @@ inline void check_golden_in(const std::string &dir, const std::string &name, dou
         const double rel = std::sqrt(num / std::max(den, 1e-300));
         EXPECT_TRUE(rel <= rel_tol || max_abs <= abs_tol)
             << "output " << i << ": relative error " << rel << ", max-abs error " << max_abs;
-        char rel_s[32];
-        snprintf(rel_s, sizeof rel_s, "%.3g", rel);
-        testing::Test::RecordProperty("rel_error_" + std::to_string(i), rel_s);
+        char err_s[64];
+        snprintf(err_s, sizeof err_s, "%.3g (max-abs %.3g)", rel, max_abs);
+        /* Keyed by case, so that a test running several cases keeps each one's. */
+        testing::Test::RecordProperty(name + ".rel_error_" + std::to_string(i), err_s);
     }
     cuseg_tensor_release(x);
     cuseg_session_release(s);

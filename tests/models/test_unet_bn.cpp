@@ -32,11 +32,6 @@ TEST(UnetBn, RejectsBadOptions) {
  * §1.4), narrowed with smp's own modules (tests/golden/make_golden_smp_unet.py). */
 TEST(SmpUnet, Resnet34MatchesSmp) { cstest::check_golden("unet", "smp_unet_r34"); }
 
-TEST(SmpUnet, CountsMatchTheReference) {
-    cstest::check_counts("smp_unet", "", 1, 512, 512, 3, 24436369, 31255953408);
-    /* models.md: 32.01 GMACs with 21 classes; this is the exact count. */
-    cstest::check_counts("smp_unet", "classes=21", 1, 512, 512, 3, 24439269, 32010928128);
-}
 
 /* Full-size smp Unet('resnet34'), converted from a .pth: see
  * tests/golden/check_full_models.py (skipped otherwise). */

@@ -291,3 +291,43 @@ TEST(Pad, ToTheSizeOfAnotherValue) {
     const int shapes[2][4] = {{1, 6, 6, 2}, {1, 5, 8, 2}};
     cstest::expect_error(cuseg_session_plan(session.s, shapes, 2), CUSEG_ERR_SHAPE, "cannot pad 6x6 up to the smaller 5x8");
 }
+
+/* Centre crop (the original U-Net's skips): 13x10 to 7x6 drops 3 rows and 2
+ * columns on every side; the gradient lands in the same window. */
+TEST(Crop, CenterCropsToTheSizeOfLike) {
+    Input x = random_input({2, 13, 10, 3}, 46), like = random_input({2, 7, 6, 1}, 47);
+    auto outs = run_graph({x, like}, [](cuseg_graph *g, const std::vector<int> &in) {
+        int y = -1;
+        EXPECT_EQ(cuseg_graph_crop_center(g, "crop", in[0], in[1], &y), CUSEG_OK) << cuseg_last_error();
+        return std::vector<int>{y};
+    });
+    ASSERT_EQ(outs.size(), 1u);
+    expect_shape(outs[0], {2, 7, 6, 3});
+    EXPECT_EQ(outs[0].f, crop_ref(x, 7, 6, 3, 2));
+
+    const cstest::Shape s = {2, 7, 6, 2}, small = {2, 3, 4, 1};
+    cstest::GradCheck opt;
+    opt.skip_input = {false, true}; /* `like` only lends its size */
+    cstest::check_grad({{s, cstest::random_floats(s.count(), 48)}, {small, cstest::random_floats(small.count(), 49)}},
+                       [](cuseg_graph *g, const std::vector<int> &in) {
+                           int y = -1;
+                           EXPECT_EQ(cuseg_graph_crop_center(g, "crop", in[0], in[1], &y), CUSEG_OK);
+                           return y;
+                       },
+                       {}, [s](const std::vector<cstest::Tensor64> &v, const std::vector<cstest::Tensor64> &) {
+                           return crop64(v[0], s, 2, 1, 3, 4);
+                       },
+                       opt);
+}
+
+TEST(Crop, CenterCropRejectsOddOrNegativeDifferences) {
+    auto center = [](cuseg_graph *g, const std::vector<int> &in) {
+        int y = -1;
+        EXPECT_EQ(cuseg_graph_crop_center(g, "crop", in[0], in[1], &y), CUSEG_OK);
+        return y;
+    };
+    expect_plan_error(center, {3, 2}, {{1, 9, 8, 3}, {1, 6, 6, 2}},
+                      "cannot centre-crop 9x8 to 6x6: the size differences must be even and >= 0");
+    expect_plan_error(center, {3, 2}, {{1, 8, 8, 3}, {1, 6, 5, 2}}, "cannot centre-crop 8x8 to 6x5");
+    expect_plan_error(center, {3, 2}, {{1, 4, 8, 3}, {1, 6, 6, 2}}, "cannot centre-crop 4x8 to 6x6");
+}
