@@ -23,9 +23,11 @@ static int separable(cs_nn *b, const char *scope, int x, int out, int d) {
     return y;
 }
 
-/* ASPP: 1x1 branch, three separable atrous branches, image pooling; concat
- * and 1x1 projection (+ dropout, identity at inference). */
-static int aspp(cs_nn *b, int x, int out, const int rates[3]) {
+/* ASPP: a 1x1 branch, three atrous branches (dense 3x3 as torchvision's
+ * ASPPConv, or separable as smp's ASPPSeparableConv), image pooling; concat
+ * and 1x1 projection (+ dropout, identity at inference). Names
+ * "convs.<i>.<k>" and "project.*" in both layouts. */
+static int aspp(cs_nn *b, int x, int out, const int rates[3], int separable_convs) {
     int br[5];
     cs_nn_push(b, "convs");
     br[0] = cs_nn_conv_bn_relu(b, "0.0", "0.1", x, out, 1, 1, 0, 1, 1);
@@ -33,7 +35,10 @@ static int aspp(cs_nn *b, int x, int out, const int rates[3]) {
         char conv[16], bn[16];
         snprintf(conv, sizeof conv, "%d.0", i);
         snprintf(bn, sizeof bn, "%d.1", i);
-        br[i] = cs_nn_relu(b, cs_nn_bn(b, bn, separable(b, conv, x, out, rates[i - 1]), 1e-5f));
+        br[i] =
+            separable_convs
+                ? cs_nn_relu(b, cs_nn_bn(b, bn, separable(b, conv, x, out, rates[i - 1]), 1e-5f))
+                : cs_nn_conv_bn_relu(b, conv, bn, x, out, 3, 1, rates[i - 1], rates[i - 1], 1);
     }
     int pool = cs_nn_global_avg_pool(b, x);
     pool = cs_nn_conv_bn_relu(b, "4.1", "4.2", pool, out, 1, 1, 0, 1, 1);
@@ -69,7 +74,7 @@ static void build_smp_deeplabv3plus(cs_nn *b, cs_opts *o) {
     cs_nn_push(b, "decoder");
     static const int rates[3] = {12, 24, 36};
     cs_nn_push(b, "aspp.0");
-    int y = aspp(b, f.layer[3], dec, rates);
+    int y = aspp(b, f.layer[3], dec, rates, 1);
     cs_nn_pop(b);
     cs_nn_push(b, "aspp");
     y = cs_nn_relu(b, cs_nn_bn(b, "2", separable(b, "1", y, dec, 1), 1e-5f));
@@ -84,27 +89,6 @@ static void build_smp_deeplabv3plus(cs_nn *b, cs_opts *o) {
     y = cs_nn_conv(b, "0", y, classes, 1, 1, 0, 1, 1, 1);
     cs_nn_pop(b);
     cs_nn_output(b, cs_nn_resize_scale(b, y, 4.0, 1, 1)); /* UpsamplingBilinear2d */
-}
-
-/* torchvision's ASPP (§4.3.1): dense 3x3 atrous branches (ASPPConv), image
- * pooling, 1x1 projection with dropout; names "convs.<i>.<k>", "project.*". */
-static int aspp_dense(cs_nn *b, int x, int out, const int rates[3]) {
-    int br[5];
-    cs_nn_push(b, "convs");
-    br[0] = cs_nn_conv_bn_relu(b, "0.0", "0.1", x, out, 1, 1, 0, 1, 1);
-    for (int i = 1; i <= 3; ++i) {
-        char conv[16], bn[16];
-        snprintf(conv, sizeof conv, "%d.0", i);
-        snprintf(bn, sizeof bn, "%d.1", i);
-        br[i] = cs_nn_conv_bn_relu(b, conv, bn, x, out, 3, 1, rates[i - 1], rates[i - 1], 1);
-    }
-    int pool = cs_nn_global_avg_pool(b, x);
-    pool = cs_nn_conv_bn_relu(b, "4.1", "4.2", pool, out, 1, 1, 0, 1, 1);
-    br[4] = cs_nn_resize_like(b, pool, x, 1, 0);
-    cs_nn_pop(b);
-    int y = cs_nn_concat(b, br, 5);
-    y = cs_nn_conv_bn_relu(b, "project.0", "project.1", y, out, 1, 1, 0, 1, 1);
-    return cs_nn_dropout(b, y, 0.5f);
 }
 
 /* torchvision's FCNHead: 3x3 conv (in/4 channels) + BN + ReLU + dropout 0.1 +
@@ -140,7 +124,7 @@ static void build_torchvision(cs_nn *b, cs_opts *o, int deeplab) {
         static const int rates[3] = {12, 24, 36};
         cs_nn_push(b, "classifier");
         cs_nn_push(b, "0");
-        y = aspp_dense(b, f.layer[3], head, rates);
+        y = aspp(b, f.layer[3], head, rates, 0);
         cs_nn_pop(b);
         y = cs_nn_conv_bn_relu(b, "1", "2", y, head, 3, 1, 1, 1, 1);
         y = cs_nn_conv(b, "4", y, classes, 1, 1, 0, 1, 1, 1);
