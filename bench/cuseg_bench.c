@@ -34,7 +34,7 @@ static int usage(FILE *f, int code) {
             "usage: cuseg-bench --model SPEC[,SPEC...] [--batch 1,4] [--size 512x512[,HxW...]]\n"
             "                   [--threads T] [--iters N] [--min-time S] [--warmup N]\n"
             "                   [--json] [--no-peak] [--save-weights DIR] [--quick]\n"
-            "  SPEC  ARCH[:key=value;...] (options separated by ';' here since ',' separates\n"
+            "  SPEC  ARCH[:key=value;...] (options separated by ';' or '+' here since ',' separates\n"
             "        models) or a model file *.safetensors\n"
             "  --quick  smoke test: 1 warm-up, 1 run, no peak measurement\n");
     return code;
@@ -91,7 +91,7 @@ static cuseg_status build_model(const char *spec, cuseg_model **out) {
     snprintf(arch, sizeof arch, "%.*s", (int)(colon ? (size_t)(colon - spec) : n), spec);
     if (colon) snprintf(opts, sizeof opts, "%s", colon + 1);
     for (char *p = opts; *p; ++p)
-        if (*p == ';') *p = ',';
+        if (*p == ';' || *p == '+') *p = ',';
     cuseg_graph *g = NULL;
     cuseg_status st = cuseg_arch_build(arch, opts, &g);
     if (st != CUSEG_OK) return st;
@@ -206,11 +206,13 @@ int main(int argc, char **argv) {
                                spec, n, h, w, o.threads, runs, med * 1e3, med * 1e3, percentile(t, runs, 0.95) * 1e3,
                                percentile(t, runs, 0.99) * 1e3, n / med, sum.macs, gmacs, frac, sum.params, arena,
                                ru.ru_maxrss);
-                    else
-                        printf("| %s | %d | %dx%d | %.2f | %.2f | %.2f | %.2f | %.1f | %s%.1f%% | %.1f | %.1f |\n", spec, n,
-                               h, w, med * 1e3, percentile(t, runs, 0.95) * 1e3, percentile(t, runs, 0.99) * 1e3,
-                               n / med, gmacs, o.no_peak ? "-" : "", o.no_peak ? 0.0 : 100 * frac, arena / 1048576.0,
-                               ru.ru_maxrss / 1024.0);
+                    else {
+                        char pct[16] = "-";
+                        if (!o.no_peak) snprintf(pct, sizeof pct, "%.1f%%", 100 * frac);
+                        printf("| %s | %d | %dx%d | %.2f | %.2f | %.2f | %.2f | %.1f | %s | %.1f | %.1f |\n", spec, n, h,
+                               w, med * 1e3, percentile(t, runs, 0.95) * 1e3, percentile(t, runs, 0.99) * 1e3, n / med,
+                               gmacs, pct, arena / 1048576.0, ru.ru_maxrss / 1024.0);
+                    }
                     fflush(stdout);
                 }
                 free(t);
