@@ -27,7 +27,7 @@ static int separable(cs_nn *b, const char *scope, int x, int out, int d) {
  * ASPPConv, or separable as smp's ASPPSeparableConv), image pooling; concat
  * and 1x1 projection (+ dropout, identity at inference). Names
  * "convs.<i>.<k>" and "project.*" in both layouts. */
-static int aspp(cs_nn *b, int x, int out, const int rates[3], int separable_convs) {
+static int aspp(cs_nn *b, int x, int out, const int rates[3], int separable_convs, float dropout) {
     int br[5];
     cs_nn_push(b, "convs");
     br[0] = cs_nn_conv_bn_relu(b, "0.0", "0.1", x, out, 1, 1, 0, 1, 1);
@@ -46,7 +46,7 @@ static int aspp(cs_nn *b, int x, int out, const int rates[3], int separable_conv
     cs_nn_pop(b);
     int y = cs_nn_concat(b, br, 5);
     y = cs_nn_conv_bn_relu(b, "project.0", "project.1", y, out, 1, 1, 0, 1, 1);
-    return cs_nn_dropout(b, y, 0.5f);
+    return cs_nn_dropout(b, y, dropout);
 }
 
 static void build_smp_deeplabv3plus(cs_nn *b, cs_opts *o) {
@@ -57,6 +57,7 @@ static void build_smp_deeplabv3plus(cs_nn *b, cs_opts *o) {
     const int in_ch = cs_nn_opt_int(b, o, "in_channels", 3, 1, 4096);
     const int width = cs_nn_opt_int(b, o, "width", 64, 1, 4096);           /* encoder base width */
     const int dec = cs_nn_opt_int(b, o, "decoder_channels", 256, 1, 4096); /* smp's default */
+    const float drop = (float)cs_nn_opt_float(b, o, "aspp_dropout", 0.5, 0.0, 0.99); /* smp's default */
     if (os != 8 && os != 16)
         cs_nn_fail(b, CUSEG_ERR_INVALID_ARGUMENT, "option os=%d: expected 8 or 16", os);
     const int depth =
@@ -74,7 +75,7 @@ static void build_smp_deeplabv3plus(cs_nn *b, cs_opts *o) {
     cs_nn_push(b, "decoder");
     static const int rates[3] = {12, 24, 36};
     cs_nn_push(b, "aspp.0");
-    int y = aspp(b, f.layer[3], dec, rates, 1);
+    int y = aspp(b, f.layer[3], dec, rates, 1, drop);
     cs_nn_pop(b);
     cs_nn_push(b, "aspp");
     y = cs_nn_relu(b, cs_nn_bn(b, "2", separable(b, "1", y, dec, 1), 1e-5f));
@@ -124,7 +125,7 @@ static void build_torchvision(cs_nn *b, cs_opts *o, int deeplab) {
         static const int rates[3] = {12, 24, 36};
         cs_nn_push(b, "classifier");
         cs_nn_push(b, "0");
-        y = aspp(b, f.layer[3], head, rates, 0);
+        y = aspp(b, f.layer[3], head, rates, 0, 0.5f);
         cs_nn_pop(b);
         y = cs_nn_conv_bn_relu(b, "1", "2", y, head, 3, 1, 1, 1, 1);
         y = cs_nn_conv(b, "4", y, classes, 1, 1, 0, 1, 1, 1);
@@ -145,7 +146,7 @@ static void build_tv_fcn(cs_nn *b, cs_opts *o) { build_torchvision(b, o, 0); }
 const cs_arch cs_archs_deeplab_v3[] = {{"smp_deeplabv3plus",
                                         "segmentation_models_pytorch DeepLabV3Plus; options "
                                         "backbone=resnet18|34|50|101, os=16|8, classes, "
-                                        "in_channels, width, decoder_channels",
+                                        "in_channels, width, decoder_channels, aspp_dropout",
                                         build_smp_deeplabv3plus},
                                        {"tv_deeplabv3",
                                         "torchvision deeplabv3_resnet50/101 (v3, OS 8, outputs out "

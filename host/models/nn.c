@@ -317,6 +317,20 @@ cuseg_status cs_opts_int(cs_opts *o, const char *key, int def, int lo, int hi, i
     return CUSEG_OK;
 }
 
+cuseg_status cs_opts_float(cs_opts *o, const char *key, double def, double lo, double hi, double *out) {
+    const char *v = find(o, key);
+    if (!v) {
+        *out = def;
+        return CUSEG_OK;
+    }
+    char *end;
+    double x = strtod(v, &end);
+    if (*end || !(x >= lo && x <= hi))
+        return cs_error(CUSEG_ERR_INVALID_ARGUMENT, "option %s=%s: expected a number in [%g, %g]", key, v, lo, hi);
+    *out = x;
+    return CUSEG_OK;
+}
+
 cuseg_status cs_opts_choice(cs_opts *o, const char *key, const char *choices, const char *def,
                             const char **out) {
     const char *v = find(o, key);

@@ -90,6 +90,8 @@ typedef struct cs_opts {
 cuseg_status cs_opts_parse(cs_opts *o, const char *text);
 /* Integer option within [lo, hi]; returns def when absent. */
 cuseg_status cs_opts_int(cs_opts *o, const char *key, int def, int lo, int hi, int *out);
+/* Number within [lo, hi]; returns def when absent. */
+cuseg_status cs_opts_float(cs_opts *o, const char *key, double def, double lo, double hi, double *out);
 /* One of the '|'-separated choices, e.g. "resnet50|resnet101"; def when absent. */
 cuseg_status cs_opts_choice(cs_opts *o, const char *key, const char *choices, const char *def,
                             const char **out);

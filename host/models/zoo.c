@@ -38,6 +38,12 @@ int cs_nn_opt_int(cs_nn *b, cs_opts *o, const char *key, int def, int lo, int hi
     return v;
 }
 
+double cs_nn_opt_float(cs_nn *b, cs_opts *o, const char *key, double def, double lo, double hi) {
+    double v = def;
+    if (b->status == CUSEG_OK) b->status = cs_opts_float(o, key, def, lo, hi, &v);
+    return v;
+}
+
 const char *cs_nn_opt_choice(cs_nn *b, cs_opts *o, const char *key, const char *choices,
                              const char *def) {
     const char *v = def;

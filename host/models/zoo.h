@@ -18,6 +18,7 @@ extern const cs_arch cs_archs_unet[], cs_archs_fcn[], cs_archs_deeplab_v1[], cs_
 
 /* Reads a builder option; on a bad value records the error in b. */
 int cs_nn_opt_int(cs_nn *b, cs_opts *o, const char *key, int def, int lo, int hi);
+double cs_nn_opt_float(cs_nn *b, cs_opts *o, const char *key, double def, double lo, double hi);
 const char *cs_nn_opt_choice(cs_nn *b, cs_opts *o, const char *key, const char *choices,
                              const char *def);
 

@@ -6,6 +6,7 @@
 #define CS_CPU_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <oneapi/dnnl/dnnl.h>
 
@@ -17,6 +18,11 @@ struct cs_cpu {
      * folding, parameters read in place each run, batch statistics). */
     int training;
     float bn_momentum; /* running-statistics momentum in training; 0: PyTorch's 0.1 */
+    /* Dropout masks in training: a counter-based hash of (seed, draw, element),
+     * so masks are reproducible from the seed, independent of the thread
+     * count, and the backward pass recomputes them instead of storing them. */
+    uint64_t seed;
+    uint64_t draws; /* incremented by every training-mode dropout forward */
     dnnl_engine_t engine;
     dnnl_stream_t stream;
     void *scratch;

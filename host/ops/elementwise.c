@@ -1,6 +1,7 @@
 /* Element-wise ops: ReLU, ReLU6, sigmoid, dropout (identity at inference),
  * add and scale. Memory-bound loops over the dense NHWC buffers. */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/status.h"
@@ -58,8 +59,70 @@ static cuseg_status dropout_infer(const cs_node *node, const cs_shape *in, cs_sh
 ELEMENTWISE(relu, cs_relu(x[i]), x[i] > 0.0f ? 1.0f : 0.0f)
 ELEMENTWISE(relu6, cs_relu6(x[i]), x[i] > 0.0f && x[i] < 6.0f ? 1.0f : 0.0f)
 ELEMENTWISE(sigmoid, 1.0f / (1.0f + expf(-x[i])), y[i] * (1.0f - y[i]))
-ELEMENTWISE(dropout, x[i], 1.0f)
-ELEMENTWISE(scale, x[i] * st->node->p.scale.scale + st->node->p.scale.shift, st->node->p.scale.scale)
+/* Dropout: the identity at inference; in training (cs_cpu.training) each
+ * element is kept with probability 1 - p and scaled by 1 / (1 - p), as
+ * torch.nn.Dropout. The mask bit of element i in draw d is a hash of
+ * (seed, d, i): splitmix64, whose output bits are uniform. */
+static inline int dropout_keep(uint64_t key, uint64_t i, uint64_t threshold) {
+    uint64_t z = key + (i + 1) * 0x9e3779b97f4a7c15ull;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return (z ^ (z >> 31)) >= threshold;
+}
+
+typedef struct dropout_state {
+    uint64_t key; /* of the last forward, for the backward */
+} dropout_state;
+
+static cuseg_status dropout_prepare(cs_step *st, const cuseg_graph *g, cs_cpu *cpu) {
+    (void)g;
+    if (!cpu->training)
+        return CUSEG_OK;
+    return cs_calloc(&st->state, sizeof(dropout_state), "dropout state");
+}
+
+static uint64_t dropout_threshold(float p) {
+    return (uint64_t)((double)p * 18446744073709551616.0);
+}
+
+static cuseg_status dropout_forward(const cs_step *st, const cs_io *io, cs_cpu *cpu) {
+    const float *x = io->in[0];
+    float *y = io->out[0];
+    const long n = (long)cs_shape_count(&st->out_shape[0]);
+    dropout_state *s = st->state;
+    const float p = st->node->p.dropout.p;
+    if (!s || p == 0.0f) {
+        memcpy(y, x, sizeof(float) * (size_t)n);
+        return CUSEG_OK;
+    }
+    s->key = cpu->seed * 0x2545f4914f6cdd1dull + ++cpu->draws;
+    const uint64_t threshold = dropout_threshold(p);
+    const float scale = 1.0f / (1.0f - p);
+    const uint64_t key = s->key;
+#pragma omp parallel for simd num_threads(cpu->n_threads) schedule(static)
+    for (long i = 0; i < n; ++i)
+        y[i] = dropout_keep(key, (uint64_t)i, threshold) ? x[i] * scale : 0.0f;
+    return CUSEG_OK;
+}
+
+static cuseg_status dropout_backward(const cs_step *st, const cs_grad_io *io, cs_cpu *cpu) {
+    const float *dy = io->dout[0];
+    float *dx = io->din[0];
+    if (!dx || !dy)
+        return CUSEG_OK;
+    const long n = (long)cs_shape_count(&st->out_shape[0]);
+    const dropout_state *s = st->state;
+    const float p = st->node->p.dropout.p;
+    const uint64_t threshold = dropout_threshold(p);
+    const float scale = s && p > 0.0f ? 1.0f / (1.0f - p) : 1.0f;
+#pragma omp parallel for simd num_threads(cpu->n_threads) schedule(static)
+    for (long i = 0; i < n; ++i)
+        dx[i] += (!s || p == 0.0f || dropout_keep(s->key, (uint64_t)i, threshold)) ? dy[i] * scale
+                                                                                   : 0.0f;
+    return CUSEG_OK;
+}
+ELEMENTWISE(scale, x[i] * st->node->p.scale.scale + st->node->p.scale.shift,
+            st->node->p.scale.scale)
 
 static cuseg_status add_forward(const cs_step *st, const cs_io *io, cs_cpu *cpu) {
     const float *a = io->in[0], *b = io->in[1];
@@ -76,7 +139,8 @@ static cuseg_status add_backward(const cs_step *st, const cs_grad_io *io, cs_cpu
     const long n = (long)cs_shape_count(&st->out_shape[0]);
     for (int k = 0; k < 2 && dy; ++k) {
         float *d = io->din[k];
-        if (!d) continue;
+        if (!d)
+            continue;
 #pragma omp parallel for simd num_threads(cpu->n_threads) schedule(static)
         for (long i = 0; i < n; ++i)
             d[i] += dy[i];
@@ -84,12 +148,38 @@ static cuseg_status add_backward(const cs_step *st, const cs_grad_io *io, cs_cpu
     return CUSEG_OK;
 }
 
-const cs_op_def cs_op_relu = {.name = "relu", .infer = cs_infer_same_f32, .n_outputs = 1, .cpu_forward = relu_forward, .cpu_backward = relu_backward};
-const cs_op_def cs_op_relu6 = {.name = "relu6", .infer = cs_infer_same_f32, .n_outputs = 1, .cpu_forward = relu6_forward, .cpu_backward = relu6_backward};
-const cs_op_def cs_op_sigmoid = {.name = "sigmoid", .infer = cs_infer_same_f32, .n_outputs = 1, .cpu_forward = sigmoid_forward, .cpu_backward = sigmoid_backward};
-const cs_op_def cs_op_dropout = {.name = "dropout", .infer = dropout_infer, .n_outputs = 1, .cpu_forward = dropout_forward, .cpu_backward = dropout_backward};
-const cs_op_def cs_op_scale = {.name = "scale", .infer = cs_infer_same_f32, .n_outputs = 1, .cpu_forward = scale_forward, .cpu_backward = scale_backward};
-const cs_op_def cs_op_add = {.name = "add", .infer = add_infer, .n_outputs = 1, .cpu_forward = add_forward, .cpu_backward = add_backward};
+const cs_op_def cs_op_relu = {.name = "relu",
+                              .infer = cs_infer_same_f32,
+                              .n_outputs = 1,
+                              .cpu_forward = relu_forward,
+                              .cpu_backward = relu_backward};
+const cs_op_def cs_op_relu6 = {.name = "relu6",
+                               .infer = cs_infer_same_f32,
+                               .n_outputs = 1,
+                               .cpu_forward = relu6_forward,
+                               .cpu_backward = relu6_backward};
+const cs_op_def cs_op_sigmoid = {.name = "sigmoid",
+                                 .infer = cs_infer_same_f32,
+                                 .n_outputs = 1,
+                                 .cpu_forward = sigmoid_forward,
+                                 .cpu_backward = sigmoid_backward};
+const cs_op_def cs_op_dropout = {.name = "dropout",
+                                 .infer = dropout_infer,
+                                 .n_outputs = 1,
+                                 .cpu_prepare = dropout_prepare,
+                                 .cpu_forward = dropout_forward,
+                                 .cpu_release = free,
+                                 .cpu_backward = dropout_backward};
+const cs_op_def cs_op_scale = {.name = "scale",
+                               .infer = cs_infer_same_f32,
+                               .n_outputs = 1,
+                               .cpu_forward = scale_forward,
+                               .cpu_backward = scale_backward};
+const cs_op_def cs_op_add = {.name = "add",
+                             .infer = add_infer,
+                             .n_outputs = 1,
+                             .cpu_forward = add_forward,
+                             .cpu_backward = add_backward};
 
 static cuseg_status unary(cuseg_graph *g, cs_op_id op, const char *name, int x,
                           const cs_op_params *p, int *y) {

@@ -166,14 +166,72 @@ TEST(Sigmoid, GradientMatchesFiniteDifferences) {
                });
 }
 
-TEST(Dropout, GradientIsIdentityAtInference) {
+TEST(Dropout, WithZeroProbabilityTheGradientIsTheIdentity) {
     check_grad({random_input(14)},
                [](cuseg_graph *g, const std::vector<int> &x) {
                    int y = -1;
-                   EXPECT_EQ(cuseg_graph_dropout(g, "drop", x[0], 0.3f, &y), CUSEG_OK);
+                   EXPECT_EQ(cuseg_graph_dropout(g, "drop", x[0], 0.0f, &y), CUSEG_OK);
                    return y;
                },
                {}, [](const std::vector<Tensor64> &in, const std::vector<Tensor64> &) { return in[0]; });
+}
+
+/* Training mode: each element is kept with probability 1 - p and scaled by
+ * 1 / (1 - p); the gradient flows through exactly the kept elements with the
+ * same scale. The kept fraction of 10^5 elements is within 4 standard
+ * deviations (4 sqrt(p(1-p)/n) = 0.0058) of 1 - p. */
+TEST(Dropout, TrainingMaskScalesAndRoutesTheGradient) {
+    const Shape s = {4, 25, 25, 40};
+    const std::vector<float> x = random_floats(s.count(), 15, 0.5f, 1.5f), dy = random_floats(s.count(), 16);
+    cuseg_graph *g;
+    ASSERT_EQ(cuseg_graph_create(&g), CUSEG_OK);
+    int in, y;
+    ASSERT_EQ(cuseg_graph_input(g, "x", s.c, &in), CUSEG_OK);
+    ASSERT_EQ(cuseg_graph_dropout(g, "drop", in, 0.3f, &y), CUSEG_OK);
+    ASSERT_EQ(cuseg_graph_output(g, y), CUSEG_OK);
+    const int dims[1][4] = {{s.n, s.h, s.w, s.c}};
+    cs_plan plan;
+    ASSERT_EQ(cs_plan_build_training(g, dims, 1, &plan), CUSEG_OK);
+    cs_step *st = &plan.steps[0];
+    cs_cpu cpu = {};
+    cpu.n_threads = 2;
+    cpu.training = 1;
+    cpu.seed = 42;
+    const cs_op_def *def = cs_op(CS_OP_DROPOUT);
+    ASSERT_EQ(def->cpu_prepare(st, g, &cpu), CUSEG_OK);
+    std::vector<float> out(s.count()), out2(s.count()), dx(s.count(), 0.0f);
+    const void *ins[1] = {x.data()};
+    void *outs[1] = {out.data()};
+    const cs_io io = {ins, outs};
+    ASSERT_EQ(def->cpu_forward(st, &io, &cpu), CUSEG_OK);
+    const float *douts[1] = {dy.data()};
+    float *dins[1] = {dx.data()};
+    const void *fouts[1] = {out.data()};
+    const cs_grad_io gio = {ins, fouts, douts, dins, nullptr};
+    ASSERT_EQ(def->cpu_backward(st, &gio, &cpu), CUSEG_OK);
+    size_t kept = 0;
+    for (size_t i = 0; i < x.size(); ++i) {
+        if (out[i] != 0.0f) {
+            ++kept;
+            ASSERT_EQ(out[i], x[i] * (1.0f / 0.7f)) << i;
+            ASSERT_EQ(dx[i], dy[i] * (1.0f / 0.7f)) << i;
+        } else {
+            ASSERT_EQ(dx[i], 0.0f) << i;
+        }
+    }
+    EXPECT_NEAR((double)kept / x.size(), 0.7, 0.0058);
+    /* A new draw gives a new mask; the same seed and draw count give the same. */
+    void *outs2[1] = {out2.data()};
+    const cs_io io2 = {ins, outs2};
+    ASSERT_EQ(def->cpu_forward(st, &io2, &cpu), CUSEG_OK);
+    EXPECT_NE(out, out2);
+    cpu.draws = 0;
+    ASSERT_EQ(def->cpu_forward(st, &io2, &cpu), CUSEG_OK);
+    EXPECT_EQ(out, out2);
+    def->cpu_release(st->state);
+    st->state = nullptr;
+    cs_plan_free(&plan);
+    cuseg_graph_release(g);
 }
 
 TEST(Scale, GradientMatchesFiniteDifferences) {

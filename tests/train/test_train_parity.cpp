@@ -101,7 +101,7 @@ void run_parity(const std::string &golden, const char *arch, const char *options
 const cs_optim_config kSgd = {CS_OPT_SGD, 0.9f, 0.0f, 0, 0, 0, 0, 1e-4f};
 const cs_optim_config kAdamW = {CS_OPT_ADAMW, 0, 0, 0, 0.9f, 0.999f, 1e-8f, 0.01f};
 const char *const kUnet = "in_channels=3,classes=3,width=2,depth=3";
-const char *const kDeepLab = "backbone=resnet18,os=16,classes=3,width=4,decoder_channels=16";
+const char *const kDeepLab = "backbone=resnet18,os=16,classes=3,width=4,decoder_channels=16,aspp_dropout=0";
 
 }  // namespace
 
