@@ -1,0 +1,605 @@
+/* Fully connected CRF with permutohedral-lattice mean field (see crf.h).
+ *
+ * Lattice construction follows densecrf's permutohedral.cpp (SSE path, the
+ * one pip builds of pydensecrf run on x86-64) step by step, so the vertices,
+ * barycentric weights and blur neighbours are the same; only the data layout
+ * differs: the splat is a gather per vertex over a CSR list of its
+ * (point, weight) entries (no atomics, deterministic, same summation order as
+ * densecrf's pixel loop), which is also the form a CUDA kernel wants. */
+#include "post/crf.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/status.h"
+
+/* ------------------------------------------------------------------ hashing */
+
+typedef struct lattice_key {
+    int16_t k[8]; /* d coordinates (the (d+1)-th is minus their sum), rest 0 */
+} lattice_key;
+
+typedef struct lattice_hash {
+    int32_t *table; /* cap slots: vertex index or -1 */
+    size_t cap;     /* power of two */
+    lattice_key *keys;
+    int32_t filled, keys_cap;
+} lattice_hash;
+
+static size_t key_hash(const lattice_key *key) {
+    uint64_t a, b;
+    memcpy(&a, &key->k[0], 8);
+    memcpy(&b, &key->k[4], 8);
+    uint64_t h = (a ^ (b * 0x9E3779B97F4A7C15ull)) * 0xBF58476D1CE4E5B9ull;
+    h ^= h >> 31;
+    h *= 0x94D049BB133111EBull;
+    h ^= h >> 29;
+    return (size_t)h;
+}
+
+static int key_equal(const lattice_key *a, const lattice_key *b) {
+    return memcmp(a, b, sizeof *a) == 0;
+}
+
+/* Slot of `key`, or of the empty slot where it would go. */
+static size_t hash_slot(const lattice_hash *hs, const lattice_key *key) {
+    size_t mask = hs->cap - 1, s = key_hash(key) & mask;
+    for (;;) {
+        int32_t e = hs->table[s];
+        if (e < 0 || key_equal(&hs->keys[e], key)) return s;
+        s = (s + 1) & mask;
+    }
+}
+
+static int32_t hash_find(const lattice_hash *hs, const lattice_key *key) {
+    return hs->table[hash_slot(hs, key)];
+}
+
+static cuseg_status hash_grow(lattice_hash *hs) {
+    size_t cap = hs->cap * 2;
+    int32_t *table = NULL;
+    CS_CHECK(cs_alloc((void **)&table, cap * sizeof *table, "CRF lattice hash table"));
+    memset(table, 0xff, cap * sizeof *table);
+    free(hs->table);
+    hs->table = table;
+    hs->cap = cap;
+    for (int32_t v = 0; v < hs->filled; ++v) table[hash_slot(hs, &hs->keys[v])] = v;
+    return CUSEG_OK;
+}
+
+static cuseg_status hash_insert(lattice_hash *hs, const lattice_key *key, int32_t *index) {
+    size_t s = hash_slot(hs, key);
+    if (hs->table[s] >= 0) {
+        *index = hs->table[s];
+        return CUSEG_OK;
+    }
+    if (hs->filled == hs->keys_cap) {
+        int32_t cap = hs->keys_cap * 2;
+        lattice_key *keys = realloc(hs->keys, (size_t)cap * sizeof *keys);
+        if (!keys) return cs_error(CUSEG_ERR_OUT_OF_MEMORY, "CRF lattice: %d vertices", cap);
+        hs->keys = keys;
+        hs->keys_cap = cap;
+    }
+    hs->keys[hs->filled] = *key;
+    hs->table[s] = hs->filled;
+    *index = hs->filled++;
+    if ((size_t)hs->filled * 2 >= hs->cap) CS_CHECK(hash_grow(hs));
+    return CUSEG_OK;
+}
+
+/* ------------------------------------------------------------------ embedding */
+
+/* Per point: the remainder-0 vertex (rem0), the rank ordering and the
+ * barycentric weights of the enclosing simplex. densecrf's SSE init: float
+ * arithmetic, round-to-nearest-even for the nearest remainder-0 point.
+ * Returns 0 when the coordinates do not fit the int16 keys. */
+static int lattice_embed_point(const float *f, int d, const float *scale, int16_t *rem0_out,
+                               int8_t *rank_out, float *bary_out) {
+    float elevated[CS_LATTICE_MAX_D + 1], rem0[CS_LATTICE_MAX_D + 1];
+    float barycentric[CS_LATTICE_MAX_D + 2];
+    int rank[CS_LATTICE_MAX_D + 1];
+    const float inv_dp1 = 1.0f / (float)(d + 1), dp1 = (float)(d + 1);
+
+    float sm = 0.0f;
+    for (int j = d; j > 0; --j) {
+        float cf = f[j - 1] * scale[j - 1];
+        elevated[j] = sm - (float)j * cf;
+        sm += cf;
+    }
+    elevated[0] = sm;
+
+    float sum = 0.0f;
+    for (int i = 0; i <= d; ++i) {
+        if (!(fabsf(elevated[i]) <= 30000.0f)) return 0;
+        float v = nearbyintf(inv_dp1 * elevated[i]);
+        rem0[i] = v * dp1;
+        sum += v;
+    }
+    for (int i = 0; i <= d; ++i) rank[i] = 0;
+    for (int i = 0; i < d; ++i) {
+        float di = elevated[i] - rem0[i];
+        for (int j = i + 1; j <= d; ++j) {
+            if (di < elevated[j] - rem0[j])
+                rank[i]++;
+            else
+                rank[j]++;
+        }
+    }
+    for (int i = 0; i <= d; ++i) {
+        rank[i] += (int)sum;
+        if (rank[i] < 0) {
+            rank[i] += d + 1;
+            rem0[i] += dp1;
+        } else if (rank[i] >= d + 1) {
+            rank[i] -= d + 1;
+            rem0[i] -= dp1;
+        }
+    }
+    for (int i = 0; i <= d + 1; ++i) barycentric[i] = 0.0f;
+    for (int i = 0; i <= d; ++i) {
+        float v = (elevated[i] - rem0[i]) * inv_dp1;
+        barycentric[d - rank[i]] += v;
+        barycentric[d - rank[i] + 1] -= v;
+    }
+    barycentric[0] += 1.0f + barycentric[d + 1];
+    for (int i = 0; i <= d; ++i) {
+        rem0_out[i] = (int16_t)rem0[i];
+        rank_out[i] = (int8_t)rank[i];
+        bary_out[i] = barycentric[i];
+    }
+    return 1;
+}
+
+/* Key of the vertex with the given remainder: rem0 + canonical simplex corner. */
+static void lattice_vertex_key(const int16_t *rem0, const int8_t *rank, int d, int remainder,
+                               lattice_key *key) {
+    memset(key, 0, sizeof *key);
+    for (int i = 0; i < d; ++i) {
+        int c = rank[i] <= d - remainder ? remainder : remainder - (d + 1);
+        key->k[i] = (int16_t)(rem0[i] + c);
+    }
+}
+
+void cs_lattice_free(cs_lattice *lat) {
+    if (!lat) return;
+    free(lat->offset);
+    free(lat->bary);
+    free(lat->blur_nbr);
+    free(lat->csr_start);
+    free(lat->csr_point);
+    free(lat->csr_entry);
+    memset(lat, 0, sizeof *lat);
+}
+
+cuseg_status cs_lattice_init(cs_lattice *lat, const float *features, int n, int d, int threads) {
+    memset(lat, 0, sizeof *lat);
+    CS_CHECK_ARG(d >= 1 && d <= CS_LATTICE_MAX_D, "lattice dimension must be in [1, %d], got %d",
+                 CS_LATTICE_MAX_D, d);
+    CS_CHECK_ARG(n >= 1 && (long long)n * (d + 1) < INT32_MAX,
+                 "lattice point count must be in [1, %d], got %d", INT32_MAX / (d + 1), n);
+    CS_CHECK_ARG(threads >= 1, "threads must be >= 1, got %d", threads);
+    const int dp1 = d + 1;
+    const size_t entries = (size_t)n * dp1;
+
+    float scale[CS_LATTICE_MAX_D];
+    const double inv_std_dev = sqrt(2.0 / 3.0) * dp1;
+    for (int i = 0; i < d; ++i) scale[i] = (float)(1.0 / sqrt((double)(i + 2) * (i + 1)) * inv_std_dev);
+
+    int16_t *rem0 = NULL;
+    int8_t *rank = NULL;
+    lattice_hash hs = {0};
+    cuseg_status st = CUSEG_OK;
+    if ((st = cs_alloc((void **)&rem0, entries * sizeof *rem0, "CRF lattice embedding")) ||
+        (st = cs_alloc((void **)&rank, entries * sizeof *rank, "CRF lattice embedding")) ||
+        (st = cs_alloc((void **)&lat->offset, entries * sizeof *lat->offset, "CRF lattice")) ||
+        (st = cs_alloc((void **)&lat->bary, entries * sizeof *lat->bary, "CRF lattice")))
+        goto fail;
+    lat->d = d;
+    lat->n = n;
+
+    int bad = 0;
+#pragma omp parallel for num_threads(threads) schedule(static) reduction(| : bad)
+    for (int i = 0; i < n; ++i) {
+        size_t e = (size_t)i * dp1;
+        if (!lattice_embed_point(features + (size_t)i * d, d, scale, rem0 + e, rank + e, lat->bary + e))
+            bad = 1;
+    }
+    if (bad) {
+        st = cs_error(CUSEG_ERR_INVALID_ARGUMENT,
+                      "CRF lattice: scaled features exceed the lattice key range "
+                      "(a kernel std is too small for these coordinates/colours)");
+        goto fail;
+    }
+
+    /* Vertices numbered in order of first appearance, point by point, as in
+     * densecrf. Serial: it runs once per image and kernel. */
+    hs.cap = 64;
+    while (hs.cap < (size_t)n * 2) hs.cap *= 2;
+    hs.keys_cap = n < 64 ? 64 : n;
+    if ((st = cs_alloc((void **)&hs.table, hs.cap * sizeof *hs.table, "CRF lattice hash table")) ||
+        (st = cs_alloc((void **)&hs.keys, (size_t)hs.keys_cap * sizeof *hs.keys, "CRF lattice keys")))
+        goto fail;
+    memset(hs.table, 0xff, hs.cap * sizeof *hs.table);
+    for (size_t e0 = 0; e0 < entries; e0 += dp1) {
+        for (int r = 0; r < dp1; ++r) {
+            lattice_key key;
+            int32_t v = 0;
+            lattice_vertex_key(rem0 + e0, rank + e0, d, r, &key);
+            if ((st = hash_insert(&hs, &key, &v))) goto fail;
+            lat->offset[e0 + r] = v + 1;
+        }
+    }
+    const int m = hs.filled;
+    lat->m = m;
+
+    if ((st = cs_alloc((void **)&lat->blur_nbr, (size_t)dp1 * m * 2 * sizeof *lat->blur_nbr,
+                       "CRF lattice neighbours")) ||
+        (st = cs_calloc((void **)&lat->csr_start, ((size_t)m + 1) * sizeof *lat->csr_start,
+                        "CRF lattice")) ||
+        (st = cs_alloc((void **)&lat->csr_point, entries * sizeof *lat->csr_point, "CRF lattice")) ||
+        (st = cs_alloc((void **)&lat->csr_entry, entries * sizeof *lat->csr_entry, "CRF lattice")))
+        goto fail;
+
+    /* Neighbours along axis j: all coordinates -1 / +1 except j, which moves
+     * by +d / -d (densecrf's blur_neighbors_). */
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int v = 0; v < m; ++v) {
+        const lattice_key *key = &hs.keys[v];
+        for (int j = 0; j <= d; ++j) {
+            lattice_key n1 = {{0}}, n2 = {{0}};
+            for (int k = 0; k < d; ++k) {
+                n1.k[k] = (int16_t)(key->k[k] - 1);
+                n2.k[k] = (int16_t)(key->k[k] + 1);
+            }
+            if (j < d) {
+                n1.k[j] = (int16_t)(key->k[j] + d);
+                n2.k[j] = (int16_t)(key->k[j] - d);
+            }
+            int32_t *nb = lat->blur_nbr + ((size_t)j * m + v) * 2;
+            nb[0] = hash_find(&hs, &n1) + 1;
+            nb[1] = hash_find(&hs, &n2) + 1;
+        }
+    }
+
+    /* CSR of splat entries per vertex, points ascending (counting sort). */
+    for (size_t e = 0; e < entries; ++e) lat->csr_start[lat->offset[e]]++;
+    for (int v = 0; v < m; ++v) lat->csr_start[v + 1] += lat->csr_start[v];
+    for (size_t e = 0; e < entries; ++e) {
+        int32_t pos = lat->csr_start[lat->offset[e] - 1]++;
+        lat->csr_point[pos] = (int32_t)(e / dp1);
+        lat->csr_entry[pos] = (int32_t)e;
+    }
+    for (int v = m; v > 0; --v) lat->csr_start[v] = lat->csr_start[v - 1];
+    lat->csr_start[0] = 0;
+
+    free(rem0);
+    free(rank);
+    free(hs.table);
+    free(hs.keys);
+    return CUSEG_OK;
+fail:
+    free(rem0);
+    free(rank);
+    free(hs.table);
+    free(hs.keys);
+    cs_lattice_free(lat);
+    return st;
+}
+
+/* ------------------------------------------------------------------ filtering */
+
+void cs_lattice_splat(const cs_lattice *lat, const float *in, int stride, const float *csr_weight,
+                      float *values, int threads) {
+    memset(values, 0, (size_t)stride * sizeof *values);
+#pragma omp parallel for num_threads(threads) schedule(static, 256)
+    for (int v = 0; v < lat->m; ++v) {
+        float *restrict dst = values + ((size_t)v + 1) * stride;
+        for (int k = 0; k < stride; ++k) dst[k] = 0.0f;
+        for (int32_t e = lat->csr_start[v]; e < lat->csr_start[v + 1]; ++e) {
+            const float w = csr_weight[e];
+            const float *restrict src = in + (size_t)lat->csr_point[e] * stride;
+            for (int k = 0; k < stride; ++k) dst[k] += w * src[k];
+        }
+    }
+}
+
+float *cs_lattice_blur(const cs_lattice *lat, float *values, float *scratch, int stride,
+                       int reverse, int threads) {
+    const int d = lat->d, m = lat->m;
+    memset(values, 0, (size_t)stride * sizeof *values);
+    memset(scratch, 0, (size_t)stride * sizeof *scratch);
+    float *src = values, *dst = scratch;
+    for (int jj = 0; jj <= d; ++jj) {
+        const int j = reverse ? d - jj : jj;
+        const int32_t *nbr = lat->blur_nbr + (size_t)j * m * 2;
+#pragma omp parallel for num_threads(threads) schedule(static, 256)
+        for (int v = 0; v < m; ++v) {
+            const float *restrict old = src + ((size_t)v + 1) * stride;
+            const float *restrict n1 = src + (size_t)nbr[2 * v] * stride;
+            const float *restrict n2 = src + (size_t)nbr[2 * v + 1] * stride;
+            float *restrict out = dst + ((size_t)v + 1) * stride;
+            for (int k = 0; k < stride; ++k) out[k] = old[k] + 0.5f * (n1[k] + n2[k]);
+        }
+        float *t = src;
+        src = dst;
+        dst = t;
+    }
+    return src;
+}
+
+void cs_lattice_slice(const cs_lattice *lat, const float *values, const float *weight,
+                      int stride, float *out, int accumulate, int threads) {
+    const int dp1 = lat->d + 1;
+#pragma omp parallel for num_threads(threads) schedule(static, 256)
+    for (int i = 0; i < lat->n; ++i) {
+        float *restrict dst = out + (size_t)i * stride;
+        if (!accumulate)
+            for (int k = 0; k < stride; ++k) dst[k] = 0.0f;
+        for (int r = 0; r < dp1; ++r) {
+            const size_t e = (size_t)i * dp1 + r;
+            const float w = weight[e];
+            const float *restrict src = values + (size_t)lat->offset[e] * stride;
+            for (int k = 0; k < stride; ++k) dst[k] += w * src[k];
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ CRF */
+
+cs_crf_params cs_crf_default_params(void) {
+    cs_crf_params p;
+    p.w1 = 4.0f;
+    p.theta_alpha = 121.0f;
+    p.theta_beta = 5.0f;
+    p.w2 = 3.0f;
+    p.theta_gamma = 3.0f;
+    p.iterations = 10;
+    p.normalization = CS_CRF_NORMALIZE_SYMMETRIC;
+    return p;
+}
+
+cuseg_status cs_crf_check_params(const cs_crf_params *p) {
+    CS_CHECK_ARG(p, "CRF parameters are NULL");
+    CS_CHECK_ARG(isfinite(p->w1) && p->w1 >= 0.0f, "CRF w1 (bilateral weight) must be finite and >= 0, got %g", p->w1);
+    CS_CHECK_ARG(isfinite(p->w2) && p->w2 >= 0.0f, "CRF w2 (Gaussian weight) must be finite and >= 0, got %g", p->w2);
+    CS_CHECK_ARG(isfinite(p->theta_alpha) && p->theta_alpha > 0.0f,
+                 "CRF theta_alpha (bilateral position std) must be finite and > 0, got %g", p->theta_alpha);
+    CS_CHECK_ARG(isfinite(p->theta_beta) && p->theta_beta > 0.0f,
+                 "CRF theta_beta (bilateral colour std) must be finite and > 0, got %g", p->theta_beta);
+    CS_CHECK_ARG(isfinite(p->theta_gamma) && p->theta_gamma > 0.0f,
+                 "CRF theta_gamma (Gaussian position std) must be finite and > 0, got %g", p->theta_gamma);
+    CS_CHECK_ARG(p->iterations >= 0, "CRF iterations must be >= 0, got %d", p->iterations);
+    CS_CHECK_ARG(p->normalization >= CS_CRF_NORMALIZE_SYMMETRIC && p->normalization <= CS_CRF_NO_NORMALIZATION,
+                 "CRF normalization must be 0..3 (symmetric, after, before, none), got %d",
+                 (int)p->normalization);
+    return CUSEG_OK;
+}
+
+/* One pairwise term: its lattice and the per-entry weights with the
+ * normalisation and the Potts weight folded in. */
+typedef struct crf_kernel {
+    cs_lattice lat;
+    float *splat_w; /* CSR order */
+    float *slice_w; /* (point, remainder) order */
+} crf_kernel;
+
+static void crf_kernel_free(crf_kernel *k) {
+    cs_lattice_free(&k->lat);
+    free(k->splat_w);
+    free(k->slice_w);
+    memset(k, 0, sizeof *k);
+}
+
+static cuseg_status crf_kernel_init(crf_kernel *k, const float *features, int n, int d,
+                                    float weight, cs_crf_normalization norm, int threads) {
+    memset(k, 0, sizeof *k);
+    CS_CHECK(cs_lattice_init(&k->lat, features, n, d, threads));
+    const cs_lattice *lat = &k->lat;
+    const size_t entries = (size_t)n * (d + 1);
+    const float alpha = 1.0f / (1.0f + powf(2.0f, (float)-d));
+    float *values = NULL, *scratch = NULL, *deg = NULL;
+    cuseg_status st;
+    if ((st = cs_alloc((void **)&k->splat_w, entries * sizeof(float), "CRF kernel weights")) ||
+        (st = cs_alloc((void **)&k->slice_w, entries * sizeof(float), "CRF kernel weights")) ||
+        (st = cs_alloc((void **)&values, ((size_t)lat->m + 1) * sizeof(float), "CRF kernel")) ||
+        (st = cs_alloc((void **)&scratch, ((size_t)lat->m + 1) * sizeof(float), "CRF kernel")) ||
+        (st = cs_alloc((void **)&deg, (size_t)n * sizeof(float), "CRF kernel"))) {
+        free(values);
+        free(scratch);
+        free(deg);
+        crf_kernel_free(k);
+        return st;
+    }
+    /* D = K 1 (densecrf: lattice_.compute(ones), alpha included). */
+    for (size_t e = 0; e < entries; ++e) k->splat_w[e] = lat->bary[lat->csr_entry[e]];
+    for (size_t e = 0; e < entries; ++e) k->slice_w[e] = lat->bary[e] * alpha;
+    float *ones = deg; /* reused: the input is read by splat before slice writes deg */
+    for (int i = 0; i < n; ++i) ones[i] = 1.0f;
+    cs_lattice_splat(lat, ones, 1, k->splat_w, values, threads);
+    float *blurred = cs_lattice_blur(lat, values, scratch, 1, 0, threads);
+    cs_lattice_slice(lat, blurred, k->slice_w, 1, deg, 0, threads);
+
+    /* Pre- and post-scale per point, as in DenseKernel::filter (not transposed). */
+    for (int i = 0; i < n; ++i) {
+        float pre = 1.0f, post = 1.0f;
+        if (norm == CS_CRF_NORMALIZE_SYMMETRIC) {
+            pre = post = (float)(1.0 / sqrt((double)deg[i] + 1e-20));
+        } else if (norm == CS_CRF_NORMALIZE_AFTER) {
+            post = (float)(1.0 / ((double)deg[i] + 1e-20));
+        } else if (norm == CS_CRF_NORMALIZE_BEFORE) {
+            pre = (float)(1.0 / ((double)deg[i] + 1e-20));
+        }
+        deg[i] = pre; /* the post factor goes straight into slice_w */
+        for (int r = 0; r <= d; ++r) k->slice_w[(size_t)i * (d + 1) + r] *= post * weight;
+    }
+    for (size_t e = 0; e < entries; ++e) k->splat_w[e] *= deg[lat->csr_point[e]];
+    free(values);
+    free(scratch);
+    free(deg);
+    return CUSEG_OK;
+}
+
+static cuseg_status crf_check_sizes(const cs_crf_params *p, const void *rgb, const void *in,
+                                    int n, int h, int w, int labels, int threads, const void *out) {
+    CS_CHECK(cs_crf_check_params(p));
+    CS_CHECK_ARG(rgb && in && out, "CRF: NULL image, input or output buffer");
+    CS_CHECK_ARG(n >= 1, "CRF: batch must be >= 1, got %d", n);
+    CS_CHECK_ARG(h >= 1 && w >= 1, "CRF: image size must be positive, got %dx%d", h, w);
+    CS_CHECK_ARG((long long)h * w * (CS_LATTICE_MAX_D + 1) < INT32_MAX,
+                 "CRF: image %dx%d has too many pixels for the lattice (max %d)", h, w,
+                 INT32_MAX / (CS_LATTICE_MAX_D + 1));
+    CS_CHECK_ARG(labels >= 1 && labels <= 4096, "CRF: labels must be in [1, 4096], got %d", labels);
+    CS_CHECK_ARG(threads >= 1, "CRF: threads must be >= 1, got %d", threads);
+    return CUSEG_OK;
+}
+
+/* Q_i = softmax(-U_i + msg_i) over the first `labels` of `stride` (rest 0). */
+static void crf_update(const float *unary, const float *msg, float *q, int n, int labels,
+                       int stride, int threads) {
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int i = 0; i < n; ++i) {
+        const float *u = unary + (size_t)i * stride;
+        const float *mm = msg ? msg + (size_t)i * stride : NULL;
+        float *qi = q + (size_t)i * stride;
+        float mx = -INFINITY;
+        for (int k = 0; k < labels; ++k) {
+            qi[k] = -u[k] + (mm ? mm[k] : 0.0f);
+            mx = qi[k] > mx ? qi[k] : mx;
+        }
+        float sum = 0.0f;
+        for (int k = 0; k < labels; ++k) {
+            qi[k] = expf(qi[k] - mx);
+            sum += qi[k];
+        }
+        for (int k = 0; k < labels; ++k) qi[k] /= sum;
+        for (int k = labels; k < stride; ++k) qi[k] = 0.0f;
+    }
+}
+
+/* unary_is_prob: the input is P (clipped to [1e-5, 1], U = -log P) or U. */
+static cuseg_status crf_run_one(const cs_crf_params *p, const uint8_t *rgb, const float *input,
+                                int unary_is_prob, int h, int w, int labels, int threads,
+                                float *out) {
+    const int n = h * w;
+    const int stride = (labels + 3) & ~3; /* 16-byte rows for the vector loops */
+    float *unary = NULL, *q = NULL, *msg = NULL, *values = NULL, *scratch = NULL, *feat = NULL;
+    crf_kernel kernels[2];
+    int n_kernels = 0;
+    cuseg_status st;
+    memset(kernels, 0, sizeof kernels);
+
+    const size_t plane = (size_t)n * stride;
+    if ((st = cs_alloc((void **)&unary, plane * sizeof(float), "CRF unary")) ||
+        (st = cs_alloc((void **)&q, plane * sizeof(float), "CRF marginals")) ||
+        (st = cs_alloc((void **)&msg, plane * sizeof(float), "CRF messages")) ||
+        (st = cs_alloc((void **)&feat, (size_t)n * 5 * sizeof(float), "CRF features")))
+        goto done;
+
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int i = 0; i < n; ++i) {
+        const float *src = input + (size_t)i * labels;
+        float *u = unary + (size_t)i * stride;
+        for (int k = 0; k < labels; ++k) {
+            float v = src[k];
+            if (unary_is_prob) {
+                v = v >= 1e-5f ? (v <= 1.0f ? v : 1.0f) : 1e-5f; /* NaN -> 1e-5 */
+                v = -logf(v);
+            }
+            u[k] = v;
+        }
+        for (int k = labels; k < stride; ++k) u[k] = 0.0f;
+    }
+    if (!unary_is_prob) {
+        int bad = 0;
+#pragma omp parallel for num_threads(threads) schedule(static) reduction(| : bad)
+        for (size_t i = 0; i < plane; ++i) bad |= !isfinite(unary[i]);
+        if (bad) {
+            st = cs_error(CUSEG_ERR_INVALID_ARGUMENT, "CRF: unary energies must be finite");
+            goto done;
+        }
+    }
+    crf_update(unary, NULL, q, n, labels, stride, threads);
+
+    /* Gaussian (smoothness) kernel first, then bilateral, as DeepLab's and
+     * pydensecrf's examples add them. A zero weight drops the kernel. */
+    if (p->w2 > 0.0f && p->iterations > 0) {
+        for (int y = 0; y < h; ++y)
+            for (int x = 0; x < w; ++x) {
+                float *f = feat + ((size_t)y * w + x) * 2;
+                f[0] = (float)x / p->theta_gamma;
+                f[1] = (float)y / p->theta_gamma;
+            }
+        if ((st = crf_kernel_init(&kernels[n_kernels], feat, n, 2, p->w2, p->normalization, threads)))
+            goto done;
+        n_kernels++;
+    }
+    if (p->w1 > 0.0f && p->iterations > 0) {
+        for (int y = 0; y < h; ++y)
+            for (int x = 0; x < w; ++x) {
+                const size_t i = (size_t)y * w + x;
+                float *f = feat + i * 5;
+                f[0] = (float)x / p->theta_alpha;
+                f[1] = (float)y / p->theta_alpha;
+                for (int c = 0; c < 3; ++c) f[2 + c] = (float)rgb[i * 3 + c] / p->theta_beta;
+            }
+        if ((st = crf_kernel_init(&kernels[n_kernels], feat, n, 5, p->w1, p->normalization, threads)))
+            goto done;
+        n_kernels++;
+    }
+    if (n_kernels > 0) {
+        int max_m = 0;
+        for (int k = 0; k < n_kernels; ++k) max_m = kernels[k].lat.m > max_m ? kernels[k].lat.m : max_m;
+        const size_t vbytes = ((size_t)max_m + 1) * stride * sizeof(float);
+        if ((st = cs_alloc((void **)&values, vbytes, "CRF lattice values")) ||
+            (st = cs_alloc((void **)&scratch, vbytes, "CRF lattice values")))
+            goto done;
+    }
+    for (int it = 0; it < p->iterations; ++it) {
+        for (int k = 0; k < n_kernels; ++k) {
+            const crf_kernel *ker = &kernels[k];
+            cs_lattice_splat(&ker->lat, q, stride, ker->splat_w, values, threads);
+            float *blurred = cs_lattice_blur(&ker->lat, values, scratch, stride, 0, threads);
+            cs_lattice_slice(&ker->lat, blurred, ker->slice_w, stride, msg, k > 0, threads);
+        }
+        crf_update(unary, n_kernels ? msg : NULL, q, n, labels, stride, threads);
+    }
+
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int i = 0; i < n; ++i)
+        memcpy(out + (size_t)i * labels, q + (size_t)i * stride, (size_t)labels * sizeof(float));
+    st = CUSEG_OK;
+done:
+    for (int k = 0; k < 2; ++k) crf_kernel_free(&kernels[k]);
+    free(unary);
+    free(q);
+    free(msg);
+    free(values);
+    free(scratch);
+    free(feat);
+    return st;
+}
+
+cuseg_status cs_crf_run(const cs_crf_params *p, const uint8_t *rgb, const float *prob, int h,
+                        int w, int labels, int threads, float *out_prob) {
+    CS_CHECK(crf_check_sizes(p, rgb, prob, 1, h, w, labels, threads, out_prob));
+    return crf_run_one(p, rgb, prob, 1, h, w, labels, threads, out_prob);
+}
+
+cuseg_status cs_crf_run_unary(const cs_crf_params *p, const uint8_t *rgb, const float *unary,
+                              int h, int w, int labels, int threads, float *out_prob) {
+    CS_CHECK(crf_check_sizes(p, rgb, unary, 1, h, w, labels, threads, out_prob));
+    return crf_run_one(p, rgb, unary, 0, h, w, labels, threads, out_prob);
+}
+
+cuseg_status cs_crf_run_batch(const cs_crf_params *p, const uint8_t *rgb, const float *prob,
+                              int n, int h, int w, int labels, int threads, float *out_prob) {
+    CS_CHECK(crf_check_sizes(p, rgb, prob, n, h, w, labels, threads, out_prob));
+    const size_t pix = (size_t)h * w;
+    for (int b = 0; b < n; ++b) {
+        cuseg_status st = crf_run_one(p, rgb + (size_t)b * pix * 3, prob + (size_t)b * pix * labels,
+                                      1, h, w, labels, threads, out_prob + (size_t)b * pix * labels);
+        if (st != CUSEG_OK) return cs_error_context(st, "image %d of %d", b, n);
+    }
+    return CUSEG_OK;
+}
