@@ -111,7 +111,8 @@ static void build_torchvision(cs_nn *b, cs_opts *o, int deeplab) {
     const int classes = cs_nn_opt_int(b, o, "classes", 21, 1, 65536);
     const int aux = cs_nn_opt_int(b, o, "aux", 1, 0, 1);
     const int width = cs_nn_opt_int(b, o, "width", 64, 1, 4096);
-    const int head = cs_nn_opt_int(b, o, "head_channels", 256, 1, 4096); /* ASPP / DeepLabHead */
+    /* ASPP / DeepLabHead channels; FCNHead has no such option (in/4). */
+    const int head = deeplab ? cs_nn_opt_int(b, o, "head_channels", 256, 1, 4096) : 0;
     cs_nn_preprocess_imagenet(b);
     const int x = cs_nn_input(b, "image", 3);
     cs_resnet_features f;
