@@ -89,10 +89,11 @@ cuseg_status cuseg_arch_build(const char *arch, const char *options, cuseg_graph
     cs_nn_meta(&b, "options", options ? options : "");
     a->build(&b, &o);
     cuseg_status st = cs_nn_finish(&b);
-    if (st == CUSEG_OK) st = cs_opts_finish(&o, arch);
+    if (st != CUSEG_OK) cs_error_context(st, "%s", arch);
+    else st = cs_opts_finish(&o, arch); /* its message names the arch already */
     if (st != CUSEG_OK) {
         cuseg_graph_release(g);
-        return cs_error_context(st, "%s", arch);
+        return st;
     }
     *out = g;
     return CUSEG_OK;
