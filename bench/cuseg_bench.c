@@ -130,7 +130,7 @@ int main(int argc, char **argv) {
     if (pr) return usage(pr > 0 ? stdout : stderr, pr > 0 ? 0 : 2);
     cpu_peak peak = {0};
     if (!o.no_peak) cpu_peak_measure(o.threads, 0.4, 3, &peak);
-    cuseg_context_options copt = {"cpu", o.threads};
+    cuseg_context_options copt = {.device = "cpu", .cpu_threads = o.threads};
     cuseg_context *ctx = NULL;
     if (cuseg_context_create(&copt, &ctx) != CUSEG_OK) {
         fprintf(stderr, "cuseg-bench: %s\n", cuseg_last_error());
