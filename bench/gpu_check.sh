@@ -84,9 +84,9 @@ if has test; then
     ./build-gpu/tests/cuseg_tests --gtest_filter='*Cuda*' --gtest_brief=1 || status=1
 fi
 if has sanitize; then
-    echo "== compute-sanitizer memcheck over the CUDA op tests"
+    echo "== compute-sanitizer memcheck over the CUDA op and session tests (the deliberate out-of-memory test is left out: memcheck reports its failed cudaMalloc)"
     compute-sanitizer --tool memcheck --error-exitcode 1 --print-limit 20 \
-        ./build-gpu/tests/cuseg_tests --gtest_filter='*CudaOps*:CudaSession*' --gtest_brief=1 || status=1
+        ./build-gpu/tests/cuseg_tests --gtest_filter='*CudaOps*:CudaSession*:-CudaSession.OutOfMemory*' --gtest_brief=1 || status=1
 fi
 if has bench; then
     echo "== benchmarks"
