@@ -40,6 +40,7 @@ struct cs_cuda {
     float **output_stage; /* per graph output: f32 staging for 16-bit storage, else NULL */
     void **value_ptr;     /* per value: its device address */
     int *error_flag;      /* device int set by kernels that find bad data (unpool indices) */
+    int profile;          /* CUSEG_CUDA_PROFILE=1: time every step, print to stderr */
 };
 
 /* The CUDA row of an op. prepare runs at plan time with the device buffers
@@ -49,6 +50,8 @@ struct cs_cuda_op {
     cuseg_status (*prepare)(cs_step *step, const cuseg_graph *g, cs_cuda *cuda);
     cuseg_status (*forward)(const cs_step *step, const cs_io *io, cs_cuda *cuda);
     void (*release)(void *state);
+    /* Optional: what the step runs as (algorithm, path), for profiles. */
+    void (*describe)(const cs_step *step, char *buf, size_t size);
 };
 
 /* Rows, defined in each op family's .cu (named as in host/ops/ops.h). */

@@ -33,4 +33,4 @@ cuseg_status concat_forward(const cs_step *st, const cs_io *io, cs_cuda *cuda) {
 
 } // namespace
 
-const cs_cuda_op cs_cuda_concat = {NULL, concat_forward, NULL};
+const cs_cuda_op cs_cuda_concat = {NULL, concat_forward, NULL, NULL};

@@ -16,6 +16,7 @@
  * Asymmetric padding (TF "SAME") is not expressible in cuDNN: such inputs are
  * zero-padded into a per-step buffer first. */
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -30,7 +31,11 @@ extern "C" {
 
 namespace {
 
-enum class conv_path { cudnn, cudnn_fused, cublas };
+/* cublas: a 1x1 stride-1 convolution as one GEMM. cublas_upconv: a
+ * transposed convolution whose kernel equals its stride (no padding, no
+ * overlap: U-Net's 2x2/2 up-convolutions) as one GEMM into a scratch buffer,
+ * then a scatter of each pixel's kh x kw x C block with bias and activation. */
+enum class conv_path { cudnn, cudnn_fused, cublas, cublas_upconv };
 
 struct conv_choice {
     conv_path path;
@@ -56,6 +61,7 @@ struct conv_state {
     void *weights = nullptr;
     float *bias = nullptr;
     void *padded = nullptr; /* pre-padded input, or NULL */
+    void *gemm_out = nullptr; /* cublas_upconv: the GEMM's result before the scatter */
     int pad_top = 0, pad_left = 0, padded_h = 0, padded_w = 0;
     int transposed = 0, epilogue = 0;
     conv_choice choice{};
@@ -73,6 +79,7 @@ void conv_release(void *p) {
     cudaFree(s->weights);
     cudaFree(s->bias);
     cudaFree(s->padded);
+    cudaFree(s->gemm_out);
     delete s;
 }
 
@@ -82,10 +89,14 @@ cudnnDataType_t data_type(cs_storage s) {
                                    : CUDNN_DATA_FLOAT;
 }
 
-/* FP32 forbids TF32 (FMA only); the other precisions take the math type the
- * algorithm was listed with (tensor cores). */
-cudnnMathType_t math_for(const cs_cuda *cuda, cudnnMathType_t listed) {
-    return cuda->precision == CUSEG_PRECISION_FP32 ? CUDNN_FMA_MATH : listed;
+/* FP32 forbids TF32 (FMA only); TF32 is cuDNN's default math for float
+ * data; 16-bit data asks for tensor cores. */
+cudnnMathType_t math_for(const cs_cuda *cuda) {
+    switch (cuda->precision) {
+    case CUSEG_PRECISION_FP32: return CUDNN_FMA_MATH;
+    case CUSEG_PRECISION_TF32: return CUDNN_DEFAULT_MATH;
+    default: return CUDNN_TENSOR_OP_MATH;
+    }
 }
 
 /* The largest workspace an algorithm may ask for: half of the free memory,
@@ -106,29 +117,80 @@ int gemm_eligible(const cs_step *st, const conv_state *s) {
            p.pad_left == 0;
 }
 
+int upconv_eligible(const cs_step *st, const conv_state *s) {
+    const cuseg_conv2d_params &p = st->node->p.conv;
+    return s->transposed && p.kernel_h == p.stride_h && p.kernel_w == p.stride_w &&
+           p.pad_top == 0 && p.pad_bottom == 0 && p.pad_left == 0 && p.pad_right == 0 &&
+           p.groups <= 1 && p.dilation_h <= 1 && p.dilation_w <= 1 && p.output_padding_h == 0 &&
+           p.output_padding_w == 0;
+}
+
+__device__ __forceinline__ float activate(float v, cs_act act) {
+    return act == CS_ACT_RELU ? fmaxf(v, 0.0f) : act == CS_ACT_RELU6 ? fminf(fmaxf(v, 0.0f), 6.0f) : v;
+}
+
+/* y[n, h*kh + i, w*kw + j, c] = act(g[(n, h, w)][(i, j, c)] + bias[c]). */
+template <class T>
+__global__ void upconv_scatter_kernel(const T *__restrict__ g, T *__restrict__ y,
+                                      const float *__restrict__ bias, int H, int W, int kh, int kw,
+                                      int C, cs_act act, size_t count) {
+    CS_GRID_LOOP(e, count) {
+        const int c = (int)(e % C);
+        size_t p = e / C;
+        const int ow = (int)(p % ((size_t)W * kw));
+        p /= (size_t)W * kw;
+        const int oh = (int)(p % ((size_t)H * kh));
+        const size_t n = p / ((size_t)H * kh);
+        const size_t m = (n * H + oh / kh) * W + ow / kw;
+        const float v = cs_load(g[(m * kh * kw + (size_t)(oh % kh) * kw + ow % kw) * C + c]);
+        y[e] = cs_store<T>(activate(v + bias[c], act));
+    }
+}
+
+cudaDataType_t blas_type(cs_storage s) {
+    return s == cs_storage::f16 ? CUDA_R_16F : s == cs_storage::bf16 ? CUDA_R_16BF : CUDA_R_32F;
+}
+
+cuseg_status blas_status(cublasStatus_t r) {
+    if (r == CUBLAS_STATUS_SUCCESS) return CUSEG_OK;
+    return cs_error(r == CUBLAS_STATUS_ALLOC_FAILED ? CUSEG_ERR_OUT_OF_MEMORY : CUSEG_ERR_DEVICE,
+                    "cublasGemmEx: %s", cublasGetStatusString(r));
+}
+
 /* Runs the step's convolution (and nothing else) with `c`. */
 cuseg_status run_conv(const cs_step *st, const conv_state *s, const conv_choice &c, const void *x,
                       void *y, cs_cuda *cuda) {
     const float one = 1.0f, zero = 0.0f;
+    const cublasComputeType_t ct = cuda->precision == CUSEG_PRECISION_TF32
+                                       ? CUBLAS_COMPUTE_32F_FAST_TF32
+                                       : CUBLAS_COMPUTE_32F;
+    const cudaDataType_t t = blas_type(cuda->storage);
     if (c.path == conv_path::cublas) {
         const cs_shape &is = st->in_shape[0], &os = st->out_shape[0];
         const int M = is.n * is.h * is.w, K = is.c, N = os.c;
-        const cudaDataType_t t = cuda->storage == cs_storage::f16    ? CUDA_R_16F
-                                 : cuda->storage == cs_storage::bf16 ? CUDA_R_16BF
-                                                                     : CUDA_R_32F;
-        const cublasComputeType_t ct = cuda->precision == CUSEG_PRECISION_TF32
-                                           ? CUBLAS_COMPUTE_32F_FAST_TF32
-                                           : CUBLAS_COMPUTE_32F;
         /* Row-major Y[M][N] = X[M][K] * W[N][K]^T is, column-major,
-         * Y^T (N x M) = W^T^T (N x K) * X^T (K x M). */
-        const cublasStatus_t r =
-            cublasGemmEx(cuda->cublas, CUBLAS_OP_T, CUBLAS_OP_N, N, M, K, &one, s->weights, t, K,
-                         x, t, K, &zero, y, t, N, ct, CUBLAS_GEMM_DEFAULT);
-        if (r != CUBLAS_STATUS_SUCCESS)
-            return cs_error(r == CUBLAS_STATUS_ALLOC_FAILED ? CUSEG_ERR_OUT_OF_MEMORY
-                                                            : CUSEG_ERR_DEVICE,
-                            "cublasGemmEx: %s", cublasGetStatusString(r));
-        return CUSEG_OK;
+         * Y^T (N x M) = (W^T)^T (N x K) * X^T (K x M). */
+        return blas_status(cublasGemmEx(cuda->cublas, CUBLAS_OP_T, CUBLAS_OP_N, N, M, K, &one,
+                                        s->weights, t, K, x, t, K, &zero, y, t, N, ct,
+                                        CUBLAS_GEMM_DEFAULT));
+    }
+    if (c.path == conv_path::cublas_upconv) {
+        const cuseg_conv2d_params &p = st->node->p.conv;
+        const cs_shape &is = st->in_shape[0], &os = st->out_shape[0];
+        const int M = is.n * is.h * is.w, K = is.c, N = p.kernel_h * p.kernel_w * os.c;
+        /* G[M][N] = X[M][K] * B[K][N], B = weights as [Cin][kh][kw][Cout]. */
+        CS_CHECK(blas_status(cublasGemmEx(cuda->cublas, CUBLAS_OP_N, CUBLAS_OP_N, N, M, K, &one,
+                                          s->weights, t, N, x, t, K, &zero, s->gemm_out, t, N, ct,
+                                          CUBLAS_GEMM_DEFAULT)));
+        const size_t count = cs_shape_count(&os);
+        return cs_with_storage(cuda->storage, [&](auto tag) {
+            using T = decltype(tag);
+            upconv_scatter_kernel<T><<<cs_grid(count), kCsThreads, 0, cuda->stream>>>(
+                (const T *)s->gemm_out, (T *)y, s->bias, is.h, is.w, p.kernel_h, p.kernel_w, os.c,
+                st->act, count);
+            CS_CUDA_CHECK_LAUNCH("up-convolution scatter kernel");
+            return CUSEG_OK;
+        });
     }
     CS_CUDNN_CHECK(cudnnSetConvolutionMathType(s->conv_desc, c.math));
     if (s->transposed)
@@ -199,7 +261,7 @@ std::vector<conv_choice> candidates(const conv_state *s, cs_cuda *cuda,
             returned = 0;
         for (int i = 0; i < returned; ++i) {
             if (perf[i].status != CUDNN_STATUS_SUCCESS) continue;
-            conv_choice c{conv_path::cudnn, (int)perf[i].algo, math_for(cuda, perf[i].mathType), 0};
+            conv_choice c{conv_path::cudnn, (int)perf[i].algo, math_for(cuda), 0};
             cudnnSetConvolutionMathType(s->conv_desc, c.math);
             if (cudnnGetConvolutionBackwardDataWorkspaceSize(cuda->cudnn, s->w_desc, s->x_desc,
                                                              s->conv_desc, s->y_desc, perf[i].algo,
@@ -216,7 +278,7 @@ std::vector<conv_choice> candidates(const conv_state *s, cs_cuda *cuda,
             returned = 0;
         for (int i = 0; i < returned; ++i) {
             if (perf[i].status != CUDNN_STATUS_SUCCESS) continue;
-            conv_choice c{conv_path::cudnn, (int)perf[i].algo, math_for(cuda, perf[i].mathType), 0};
+            conv_choice c{conv_path::cudnn, (int)perf[i].algo, math_for(cuda), 0};
             cudnnSetConvolutionMathType(s->conv_desc, c.math);
             if (cudnnGetConvolutionForwardWorkspaceSize(cuda->cudnn, s->x_desc, s->w_desc,
                                                         s->conv_desc, s->y_desc, perf[i].algo,
@@ -251,36 +313,36 @@ cuseg_status choose(const cs_step *st, conv_state *s, const void *x, void *y, cs
     }
     const std::vector<conv_choice> list = candidates(s, cuda, workspace_cap());
     const int fusable = !s->transposed && st->act == CS_ACT_RELU && cuda->storage == cs_storage::f32;
-    conv_choice best{};
+    /* Heuristics: cuDNN's first pick that runs. Search: the fastest. */
+    int found = 0;
     float best_ms = -1.0f;
+    auto consider = [&](const conv_choice &c, bool timed) {
+        const float ms = timed ? time_choice(st, s, c, x, y, cuda) : try_choice(st, s, c, x, y, cuda) ? 0.0f : -1.0f;
+        if (ms >= 0.0f && (!found || ms < best_ms)) s->choice = c, best_ms = ms, found = 1;
+    };
     for (const conv_choice &c0 : list) {
         conv_choice c = c0;
         if (fusable) {
             c.path = conv_path::cudnn_fused;
             if (!try_choice(st, s, c, x, y, cuda)) c.path = conv_path::cudnn;
         }
-        if (!cuda->cudnn_search) {
-            if (try_choice(st, s, c, x, y, cuda)) {
-                s->choice = c;
-                return CUSEG_OK;
-            }
-            continue;
-        }
-        const float ms = time_choice(st, s, c, x, y, cuda);
-        if (ms >= 0.0f && (best_ms < 0.0f || ms < best_ms)) best = c, best_ms = ms;
+        consider(c, cuda->cudnn_search);
+        if (found && !cuda->cudnn_search) break;
     }
-    if (gemm_eligible(st, s) && (cuda->cudnn_search || list.empty())) {
-        const conv_choice g{conv_path::cublas, 0, CUDNN_DEFAULT_MATH, 0};
-        const float ms = time_choice(st, s, g, x, y, cuda);
-        if (ms >= 0.0f && (best_ms < 0.0f || ms < best_ms)) best = g, best_ms = ms;
+    /* The GEMM forms race cuDNN's pick in every mode: a few runs at plan
+     * time decide (bench/results has the figures). */
+    if (gemm_eligible(st, s) || upconv_eligible(st, s)) {
+        if (found && !cuda->cudnn_search) best_ms = time_choice(st, s, s->choice, x, y, cuda);
+        consider({s->transposed ? conv_path::cublas_upconv : conv_path::cublas, 0,
+                  CUDNN_DEFAULT_MATH, 0},
+                 true);
     }
-    if (best_ms < 0.0f)
+    if (!found)
         return cs_error(CUSEG_ERR_UNSUPPORTED,
                         "cuDNN offers no working algorithm for this convolution (%zu candidates "
                         "within the workspace limit)",
                         list.size());
-    s->choice = best;
-    if (cuda->cudnn_search) cuda->algo_cache->best[key] = best;
+    if (cuda->cudnn_search) cuda->algo_cache->best[key] = s->choice;
     return CUSEG_OK;
 }
 
@@ -378,8 +440,18 @@ cuseg_status conv_prepare(cs_step *st, const cuseg_graph *g, cs_cuda *cuda) {
     s->epilogue = st->node->p.conv.has_bias || st->bn || st->act != CS_ACT_NONE;
     CS_CHECK(make_descriptors(st, s, cuda));
     CS_CHECK(upload_params(st, g, s, cuda));
+    if (upconv_eligible(st, s))
+        CS_CUDA_CHECK(cudaMalloc(&s->gemm_out, cs_shape_count(&st->out_shape[0]) *
+                                                   cs_cuda_storage_bytes(cuda->precision)));
     const void *x = s->padded ? s->padded : cuda->value_ptr[st->in_values[0]];
     return choose(st, s, x, cuda->value_ptr[st->out_values[0]], cuda);
+}
+
+void conv_describe(const cs_step *st, char *buf, size_t size) {
+    const conv_state *s = (const conv_state *)st->state;
+    static const char *const paths[] = {"cudnn", "cudnn_fused", "cublas", "cublas_upconv"};
+    snprintf(buf, size, "[%s algo %d math %d ws %zu]", paths[(int)s->choice.path], s->choice.algo,
+             (int)s->choice.math, s->choice.workspace);
 }
 
 cuseg_status conv_forward(const cs_step *st, const cs_io *io, cs_cuda *cuda) {
@@ -392,7 +464,8 @@ cuseg_status conv_forward(const cs_step *st, const cs_io *io, cs_cuda *cuda) {
         x = s->padded;
     }
     CS_CHECK(run_conv(st, s, s->choice, x, io->out[0], cuda));
-    if (s->epilogue && s->choice.path != conv_path::cudnn_fused)
+    if (s->epilogue && s->choice.path != conv_path::cudnn_fused &&
+        s->choice.path != conv_path::cublas_upconv)
         CS_CHECK(cs_cuda_channel_affine(cuda->storage, io->out[0], io->out[0], NULL, s->bias,
                                         cs_shape_count(&st->out_shape[0]), st->out_shape[0].c,
                                         st->act, cuda->stream));
@@ -404,5 +477,6 @@ cuseg_status conv_forward(const cs_step *st, const cs_io *io, cs_cuda *cuda) {
 cs_conv_algo_cache *cs_conv_algo_cache_create() { return new (std::nothrow) cs_conv_algo_cache; }
 void cs_conv_algo_cache_release(cs_conv_algo_cache *c) { delete c; }
 
-const cs_cuda_op cs_cuda_conv2d = {conv_prepare, conv_forward, conv_release};
-const cs_cuda_op cs_cuda_conv_transpose2d = {conv_prepare, conv_forward, conv_release};
+const cs_cuda_op cs_cuda_conv2d = {conv_prepare, conv_forward, conv_release, conv_describe};
+const cs_cuda_op cs_cuda_conv_transpose2d = {conv_prepare, conv_forward, conv_release,
+                                              conv_describe};

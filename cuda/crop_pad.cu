@@ -69,5 +69,5 @@ cuseg_status pad_forward(const cs_step *st, const cs_io *io, cs_cuda *cuda) {
 
 } // namespace
 
-const cs_cuda_op cs_cuda_crop = {NULL, crop_forward, NULL};
-const cs_cuda_op cs_cuda_pad = {NULL, pad_forward, NULL};
+const cs_cuda_op cs_cuda_crop = {NULL, crop_forward, NULL, NULL};
+const cs_cuda_op cs_cuda_pad = {NULL, pad_forward, NULL, NULL};

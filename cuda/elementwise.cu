@@ -220,10 +220,10 @@ cuseg_status cs_cuda_upload(cs_storage s, const float *host, size_t n, void **de
     });
 }
 
-const cs_cuda_op cs_cuda_relu = {NULL, relu_forward, NULL};
-const cs_cuda_op cs_cuda_relu6 = {NULL, relu6_forward, NULL};
-const cs_cuda_op cs_cuda_sigmoid = {NULL, sigmoid_forward, NULL};
-const cs_cuda_op cs_cuda_dropout = {NULL, dropout_forward, NULL};
-const cs_cuda_op cs_cuda_add = {NULL, add_forward, NULL};
-const cs_cuda_op cs_cuda_scale = {NULL, scale_forward, NULL};
-const cs_cuda_op cs_cuda_batch_norm = {bn_prepare, bn_forward, bn_release};
+const cs_cuda_op cs_cuda_relu = {NULL, relu_forward, NULL, NULL};
+const cs_cuda_op cs_cuda_relu6 = {NULL, relu6_forward, NULL, NULL};
+const cs_cuda_op cs_cuda_sigmoid = {NULL, sigmoid_forward, NULL, NULL};
+const cs_cuda_op cs_cuda_dropout = {NULL, dropout_forward, NULL, NULL};
+const cs_cuda_op cs_cuda_add = {NULL, add_forward, NULL, NULL};
+const cs_cuda_op cs_cuda_scale = {NULL, scale_forward, NULL, NULL};
+const cs_cuda_op cs_cuda_batch_norm = {bn_prepare, bn_forward, bn_release, NULL};

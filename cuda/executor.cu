@@ -130,6 +130,9 @@ extern "C" cuseg_status cs_cuda_create(const cs_cuda_config *config, cs_cuda **o
     c->precision = config->precision;
     c->storage = storage_of(config->precision);
     c->cudnn_search = config->cudnn_search;
+    /* A diagnostic switch, read once per session (not global state). */
+    const char *profile = getenv("CUSEG_CUDA_PROFILE");
+    c->profile = profile && profile[0] == '1';
     cuseg_status st = use_device(c);
     if (st == CUSEG_OK && config->stream) {
         c->stream = (cudaStream_t)config->stream;
@@ -275,8 +278,26 @@ extern "C" cuseg_status cs_cuda_run(cs_cuda *cuda, const cuseg_graph *g, const c
         void *out[CS_MAX_OUTPUTS];
         for (int o = 0; o < st->n_out; ++o) out[o] = cuda->value_ptr[st->out_values[o]];
         const cs_io io = {in, out};
+        cudaEvent_t ev[2] = {nullptr, nullptr};
+        if (cuda->profile && cudaEventCreate(&ev[0]) == cudaSuccess &&
+            cudaEventCreate(&ev[1]) == cudaSuccess)
+            cudaEventRecord(ev[0], stream);
         const cuseg_status s = row_of(st)->forward(st, &io, cuda);
         if (in != in_local) free(in);
+        if (ev[1]) {
+            float ms = 0.0f;
+            char what[160] = "", shape_in[CS_SHAPE_STR_SIZE], shape_out[CS_SHAPE_STR_SIZE];
+            cudaEventRecord(ev[1], stream);
+            cudaEventSynchronize(ev[1]);
+            cudaEventElapsedTime(&ms, ev[0], ev[1]);
+            if (row_of(st)->describe) row_of(st)->describe(st, what, sizeof what);
+            fprintf(stderr, "cuseg profile: %3d %-16s %-28s %8.3f ms  %s -> %s %s\n", i,
+                    cs_op(st->node->op)->name, st->node->name, ms,
+                    st->n_in ? cs_shape_str(&st->in_shape[0], shape_in, sizeof shape_in) : "-",
+                    cs_shape_str(&st->out_shape[0], shape_out, sizeof shape_out), what);
+        }
+        if (ev[0]) cudaEventDestroy(ev[0]);
+        if (ev[1]) cudaEventDestroy(ev[1]);
         if (s != CUSEG_OK) return cs_cuda_step_error(s, st);
         uses_flag |= st->node->op == CS_OP_MAX_UNPOOL2D;
     }

@@ -170,7 +170,7 @@ cuseg_status unpool_forward(const cs_step *st, const cs_io *io, cs_cuda *cuda) {
 
 } // namespace
 
-const cs_cuda_op cs_cuda_max_pool2d = {NULL, max_pool_forward, NULL};
-const cs_cuda_op cs_cuda_avg_pool2d = {NULL, avg_pool_forward, NULL};
-const cs_cuda_op cs_cuda_global_avg_pool = {NULL, global_avg_forward, NULL};
-const cs_cuda_op cs_cuda_max_unpool2d = {NULL, unpool_forward, NULL};
+const cs_cuda_op cs_cuda_max_pool2d = {NULL, max_pool_forward, NULL, NULL};
+const cs_cuda_op cs_cuda_avg_pool2d = {NULL, avg_pool_forward, NULL, NULL};
+const cs_cuda_op cs_cuda_global_avg_pool = {NULL, global_avg_forward, NULL, NULL};
+const cs_cuda_op cs_cuda_max_unpool2d = {NULL, unpool_forward, NULL, NULL};

@@ -152,5 +152,5 @@ cuseg_status nearest_forward(const cs_step *st, const cs_io *io, cs_cuda *cuda) 
 
 } // namespace
 
-const cs_cuda_op cs_cuda_resize_bilinear = {NULL, bilinear_forward, NULL};
-const cs_cuda_op cs_cuda_resize_nearest = {NULL, nearest_forward, NULL};
+const cs_cuda_op cs_cuda_resize_bilinear = {NULL, bilinear_forward, NULL, NULL};
+const cs_cuda_op cs_cuda_resize_nearest = {NULL, nearest_forward, NULL, NULL};

@@ -64,5 +64,5 @@ cuseg_status argmax_forward(const cs_step *st, const cs_io *io, cs_cuda *cuda) {
 
 } // namespace
 
-const cs_cuda_op cs_cuda_softmax = {NULL, softmax_forward, NULL};
-const cs_cuda_op cs_cuda_argmax = {NULL, argmax_forward, NULL};
+const cs_cuda_op cs_cuda_softmax = {NULL, softmax_forward, NULL, NULL};
+const cs_cuda_op cs_cuda_argmax = {NULL, argmax_forward, NULL, NULL};

@@ -100,6 +100,12 @@ TEST_P(CudaOps, ConvTranspose2dUpsampling) {
     check({random_input({2, 7, 6, 6}, 10)}, conv_builder(p, true));
 }
 
+/* Kernel == stride, no padding (U-Net's up-convolution): the GEMM + scatter
+ * form races cuDNN at plan time, so either may run; both must match. */
+TEST_P(CudaOps, ConvTranspose2dKernelEqualsStride) {
+    check({random_input({2, 9, 7, 32}, 25)}, conv_builder(conv_params(16, 2, 2), true, true, 2));
+}
+
 TEST_P(CudaOps, ConvTranspose2dOutputPaddingGrouped) {
     cuseg_conv2d_params p = conv_params(6, 3, 2, 1, 1, 2);
     p.output_padding_h = p.output_padding_w = 1;
