@@ -25,16 +25,20 @@
 
 #include "backend.cuh"
 
+#include "ops/op_math.h"
+
 extern "C" {
 #include "ops/conv.h"
 }
 
 namespace {
 
-/* cublas: a 1x1 stride-1 convolution as one GEMM. cublas_upconv: a
- * transposed convolution whose kernel equals its stride (no padding, no
- * overlap: U-Net's 2x2/2 up-convolutions) as one GEMM into a scratch buffer,
- * then a scatter of each pixel's kh x kw x C block with bias and activation. */
+/* cublas: a 1x1 stride-1 convolution as one GEMM. cublas_upconv: an
+ * ungrouped transposed convolution as one GEMM into a scratch buffer (every
+ * input pixel times every kh x kw x C tap), then a gather that sums each
+ * output's taps (op_math.h's cs_col2im_taps) with bias and activation: no
+ * atomics. It covers U-Net's 2x2/2 up-convolutions (one tap) and FCN's
+ * bilinear 16/8 and 4/2 upscoring, where cuDNN's FP32 algorithms are slow. */
 enum class conv_path { cudnn, cudnn_fused, cublas, cublas_upconv };
 
 struct conv_choice {
@@ -117,33 +121,53 @@ int gemm_eligible(const cs_step *st, const conv_state *s) {
            p.pad_left == 0;
 }
 
-int upconv_eligible(const cs_step *st, const conv_state *s) {
+size_t upconv_scratch_bytes(const cs_step *st, const cs_cuda *cuda) {
     const cuseg_conv2d_params &p = st->node->p.conv;
-    return s->transposed && p.kernel_h == p.stride_h && p.kernel_w == p.stride_w &&
-           p.pad_top == 0 && p.pad_bottom == 0 && p.pad_left == 0 && p.pad_right == 0 &&
-           p.groups <= 1 && p.dilation_h <= 1 && p.dilation_w <= 1 && p.output_padding_h == 0 &&
-           p.output_padding_w == 0;
+    return cs_shape_count(&st->in_shape[0]) / st->in_shape[0].c * p.kernel_h * p.kernel_w *
+           st->out_shape[0].c * cs_cuda_storage_bytes(cuda->precision);
+}
+
+/* Ungrouped, undilated, and a scratch buffer of at most 2 GiB. */
+int upconv_eligible(const cs_step *st, const conv_state *s, const cs_cuda *cuda) {
+    const cuseg_conv2d_params &p = st->node->p.conv;
+    return s->transposed && p.groups <= 1 && p.dilation_h <= 1 && p.dilation_w <= 1 &&
+           upconv_scratch_bytes(st, cuda) <= ((size_t)2 << 30);
 }
 
 __device__ __forceinline__ float activate(float v, cs_act act) {
     return act == CS_ACT_RELU ? fmaxf(v, 0.0f) : act == CS_ACT_RELU6 ? fminf(fmaxf(v, 0.0f), 6.0f) : v;
 }
 
-/* y[n, h*kh + i, w*kw + j, c] = act(g[(n, h, w)][(i, j, c)] + bias[c]). */
+/* y[n, oh, ow, c] = act(bias[c] + sum over the taps (h, i) x (w, j) that
+ * land on (oh, ow) of g[(n, h, w)][(i, j, c)]). */
+struct upconv_geometry {
+    int H, W, OH, OW, C, kh, kw, sh, sw, ph, pw;
+};
+
 template <class T>
-__global__ void upconv_scatter_kernel(const T *__restrict__ g, T *__restrict__ y,
-                                      const float *__restrict__ bias, int H, int W, int kh, int kw,
-                                      int C, cs_act act, size_t count) {
+__global__ void upconv_gather_kernel(const T *__restrict__ g, T *__restrict__ y,
+                                     const float *__restrict__ bias, upconv_geometry d, cs_act act,
+                                     size_t count) {
     CS_GRID_LOOP(e, count) {
-        const int c = (int)(e % C);
-        size_t p = e / C;
-        const int ow = (int)(p % ((size_t)W * kw));
-        p /= (size_t)W * kw;
-        const int oh = (int)(p % ((size_t)H * kh));
-        const size_t n = p / ((size_t)H * kh);
-        const size_t m = (n * H + oh / kh) * W + ow / kw;
-        const float v = cs_load(g[(m * kh * kw + (size_t)(oh % kh) * kw + ow % kw) * C + c]);
-        y[e] = cs_store<T>(activate(v + bias[c], act));
+        const int c = (int)(e % d.C);
+        size_t p = e / d.C;
+        const int ow = (int)(p % d.OW);
+        p /= d.OW;
+        const int oh = (int)(p % d.OH);
+        const size_t n = p / d.OH;
+        int i0, h0, j0, w0;
+        const int nh = cs_col2im_taps(oh, d.ph, d.sh, d.kh, d.H, &i0, &h0);
+        const int nw = cs_col2im_taps(ow, d.pw, d.sw, d.kw, d.W, &j0, &w0);
+        float acc = bias[c];
+        for (int a = 0; a < nh; ++a) {
+            const size_t row = (n * d.H + (h0 - a)) * d.W;
+            const int i = i0 + a * d.sh;
+            for (int b = 0; b < nw; ++b)
+                acc += cs_load(g[((row + (w0 - b)) * d.kh * d.kw + (size_t)i * d.kw + j0 + b * d.sw) *
+                                     d.C +
+                                 c]);
+        }
+        y[e] = cs_store<T>(activate(acc, act));
     }
 }
 
@@ -183,12 +207,14 @@ cuseg_status run_conv(const cs_step *st, const conv_state *s, const conv_choice 
                                           s->weights, t, N, x, t, K, &zero, s->gemm_out, t, N, ct,
                                           CUBLAS_GEMM_DEFAULT)));
         const size_t count = cs_shape_count(&os);
+        const upconv_geometry d{is.h,       is.w,       os.h,       os.w,      os.c,     p.kernel_h,
+                                p.kernel_w, p.stride_h > 0 ? p.stride_h : 1,
+                                p.stride_w > 0 ? p.stride_w : 1, p.pad_top, p.pad_left};
         return cs_with_storage(cuda->storage, [&](auto tag) {
             using T = decltype(tag);
-            upconv_scatter_kernel<T><<<cs_grid(count), kCsThreads, 0, cuda->stream>>>(
-                (const T *)s->gemm_out, (T *)y, s->bias, is.h, is.w, p.kernel_h, p.kernel_w, os.c,
-                st->act, count);
-            CS_CUDA_CHECK_LAUNCH("up-convolution scatter kernel");
+            upconv_gather_kernel<T><<<cs_grid(count), kCsThreads, 0, cuda->stream>>>(
+                (const T *)s->gemm_out, (T *)y, s->bias, d, st->act, count);
+            CS_CUDA_CHECK_LAUNCH("transposed convolution gather kernel");
             return CUSEG_OK;
         });
     }
@@ -331,7 +357,7 @@ cuseg_status choose(const cs_step *st, conv_state *s, const void *x, void *y, cs
     }
     /* The GEMM forms race cuDNN's pick in every mode: a few runs at plan
      * time decide (bench/results has the figures). */
-    if (gemm_eligible(st, s) || upconv_eligible(st, s)) {
+    if (gemm_eligible(st, s) || (upconv_eligible(st, s, cuda) && s->gemm_out)) {
         if (found && !cuda->cudnn_search) best_ms = time_choice(st, s, s->choice, x, y, cuda);
         consider({s->transposed ? conv_path::cublas_upconv : conv_path::cublas, 0,
                   CUDNN_DEFAULT_MATH, 0},
@@ -440,9 +466,11 @@ cuseg_status conv_prepare(cs_step *st, const cuseg_graph *g, cs_cuda *cuda) {
     s->epilogue = st->node->p.conv.has_bias || st->bn || st->act != CS_ACT_NONE;
     CS_CHECK(make_descriptors(st, s, cuda));
     CS_CHECK(upload_params(st, g, s, cuda));
-    if (upconv_eligible(st, s))
-        CS_CUDA_CHECK(cudaMalloc(&s->gemm_out, cs_shape_count(&st->out_shape[0]) *
-                                                   cs_cuda_storage_bytes(cuda->precision)));
+    if (upconv_eligible(st, s, cuda) &&
+        cudaMalloc(&s->gemm_out, upconv_scratch_bytes(st, cuda)) != cudaSuccess) {
+        cudaGetLastError(); /* no room for the GEMM form: cuDNN alone */
+        s->gemm_out = nullptr;
+    }
     const void *x = s->padded ? s->padded : cuda->value_ptr[st->in_values[0]];
     return choose(st, s, x, cuda->value_ptr[st->out_values[0]], cuda);
 }
