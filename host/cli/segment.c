@@ -545,6 +545,7 @@ static void *decoder_main(void *arg) {
             pthread_cond_wait(&r->cv_space, &r->mu);
         if (r->stop || r->next_decode >= r->n) break;
         item *it = &r->items[r->next_decode++];
+        if (it->state != ST_PENDING) continue; /* already done (listed for --gt) or a name clash */
         it->state = ST_DECODING;
         pthread_mutex_unlock(&r->mu);
         cs_image img;
