@@ -146,14 +146,13 @@ cuseg_status cs_seg_predict_tiled(cs_seg_engine *e, const uint8_t *img, int h, i
     int *xs = malloc(sizeof(int) * ((size_t)w / stride + 2)), *ys = malloc(sizeof(int) * ((size_t)h / stride + 2));
     const int nx = xs ? tile_starts(w, tile, stride, xs) : 0, ny = ys ? tile_starts(h, tile, stride, ys) : 0;
     const int bmax = e->batch > 0 ? e->batch : 1;
-    float *acc = NULL, *wsum = NULL, *out = NULL, **probs = NULL;
+    float *acc = NULL, *wsum = NULL, **probs = NULL;
     uint8_t **tiles = NULL;
     const uint8_t **tile_ptr = NULL;
     const size_t tile_px = (size_t)tile * tile;
     cuseg_status st = xs && ys ? CUSEG_OK : cs_error(CUSEG_ERR_OUT_OF_MEMORY, "tiling: out of memory");
     if (st == CUSEG_OK) st = cs_calloc((void **)&acc, sizeof(float) * (size_t)tile * w * C, "tile accumulator");
     if (st == CUSEG_OK) st = cs_calloc((void **)&wsum, sizeof(float) * (size_t)tile * w, "tile weights");
-    if (st == CUSEG_OK) st = cs_alloc((void **)&out, sizeof(float) * (size_t)tile * w * C, "finished rows");
     if (st == CUSEG_OK) st = cs_calloc((void **)&probs, sizeof(float *) * bmax, "tile batch");
     if (st == CUSEG_OK) st = cs_calloc((void **)&tiles, sizeof(uint8_t *) * bmax, "tile batch");
     if (st == CUSEG_OK) st = cs_calloc((void **)&tile_ptr, sizeof(uint8_t *) * bmax, "tile batch");
@@ -190,13 +189,13 @@ cuseg_status cs_seg_predict_tiled(cs_seg_engine *e, const uint8_t *img, int h, i
             first += n;
         }
         if (st != CUSEG_OK) break;
-        /* Rows above the next band's start are final. */
+        /* Rows above the next band's start are final: normalised in place. */
         const int done = r + 1 < ny ? ys[r + 1] - y0 : th;
         for (size_t i = 0; i < (size_t)done * w; ++i) {
             const float inv = 1.0f / wsum[i];
-            for (int k = 0; k < C; ++k) out[i * C + k] = acc[i * C + k] * inv;
+            for (int k = 0; k < C; ++k) acc[i * C + k] *= inv;
         }
-        if (fn(user, y0, y0 + done, out) != 0) {
+        if (fn(user, y0, y0 + done, acc) != 0) {
             st = CUSEG_ERR_IO;
             break;
         }
@@ -215,7 +214,6 @@ cuseg_status cs_seg_predict_tiled(cs_seg_engine *e, const uint8_t *img, int h, i
     free(tile_ptr);
     free(acc);
     free(wsum);
-    free(out);
     free(xs);
     free(ys);
     return st;
