@@ -277,6 +277,8 @@ typedef struct seg_run {
     pthread_mutex_t mu;
     pthread_cond_t cv_decoded, cv_space, cv_jobs, cv_jobspace;
     int head, next_decode, lookahead, stop;
+    long long pending_px, px_budget; /* decoded, not yet computed pixels; decoders pause above the budget */
+    int n_work;                      /* images to segment (r->n less those listed only for --gt) */
     job *q_head, *q_tail;
     int q_len, q_max, writers_done;
     int done, failed, computed;
@@ -318,8 +320,8 @@ static void print_progress(seg_run *r, int final) {
     r->prog.last_print = t;
     const int processed = r->done + r->failed;
     const double el = t - r->prog.start, rate = el > 0 ? processed / el : 0.0;
-    const double eta = rate > 0 ? (r->n - processed) / rate : 0.0;
-    fprintf(stderr, "\r\033[K%d/%d images  %.2f img/s  ETA %d:%02d%s", processed, r->n, rate, (int)eta / 60,
+    const double eta = rate > 0 ? (r->n_work - processed) / rate : 0.0;
+    fprintf(stderr, "\r\033[K%d/%d images  %.2f img/s  ETA %d:%02d%s", processed, r->n_work, rate, (int)eta / 60,
             (int)eta % 60, r->failed ? "  (some failed)" : "");
     r->prog.printed = 1;
     if (final) fprintf(stderr, "\n");
@@ -541,7 +543,9 @@ static void *decoder_main(void *arg) {
     seg_run *r = arg;
     pthread_mutex_lock(&r->mu);
     for (;;) {
-        while (!r->stop && r->next_decode < r->n && r->next_decode >= r->head + r->lookahead)
+        while (!r->stop && r->next_decode < r->n &&
+               (r->next_decode >= r->head + r->lookahead ||
+                (r->pending_px > r->px_budget && r->next_decode > r->head)))
             pthread_cond_wait(&r->cv_space, &r->mu);
         if (r->stop || r->next_decode >= r->n) break;
         item *it = &r->items[r->next_decode++];
@@ -562,6 +566,7 @@ static void *decoder_main(void *arg) {
         if (st == CUSEG_OK) {
             it->img = img;
             it->state = ST_DECODED;
+            r->pending_px += (long long)img.h * img.w;
         } else {
             it->error = err ? err : strdup("cannot decode");
             it->state = ST_FAILED;
@@ -726,11 +731,13 @@ static void compute_loop(seg_run *r, cs_seg_engine *e) {
         int n = 0;
         batch[n++] = r->head;
         it->state = ST_TAKEN;
+        r->pending_px -= (long long)it->img.h * it->img.w;
         if (!needs_tiling(&r->o, it->img.h, it->img.w))
             for (int i = r->head + 1; i < r->n && i < r->head + r->lookahead && n < bmax; ++i) {
                 item *o = &r->items[i];
                 if (o->state == ST_DECODED && o->img.h == it->img.h && o->img.w == it->img.w) {
                     o->state = ST_TAKEN;
+                    r->pending_px -= (long long)o->img.h * o->img.w;
                     batch[n++] = i;
                 }
             }
@@ -956,6 +963,10 @@ int cs_cli_segment(int argc, char **argv) {
         r->tty = isatty(2);
         r->prog.start = t0;
         r->lookahead = 2 * o.batch + o.io_threads;
+        /* Look-ahead in pixels too: a directory of huge images must not
+         * hold `lookahead` of them decoded at once. */
+        r->px_budget = 4 * o.max_pixels;
+        r->n_work = r->n - n_done_idx;
         r->q_max = 2 * o.io_threads + o.batch;
         r->head = 0;
         pthread_mutex_init(&r->mu, NULL);
