@@ -94,10 +94,7 @@ static char *read_text(const char *path) {
         n += got;
         if (n + 1 == cap) {
             char *p = realloc(buf, cap *= 2);
-            if (!p) {
-                free(buf);
-                buf = NULL;
-            }
+            if (!p) free(buf);
             buf = p;
         }
     }
@@ -204,6 +201,8 @@ static int convert_file(const char *json_path, const char *out_base, const label
         return -1;
     }
     cJSON *root = cJSON_Parse(text);
+    const char *err_at = root ? NULL : cJSON_GetErrorPtr();
+    const long err_offset = err_at && err_at >= text ? (long)(err_at - text) : -1L;
     free(text);
     int rc = -1;
     uint8_t *mask = NULL;
@@ -213,8 +212,7 @@ static int convert_file(const char *json_path, const char *out_base, const label
     const cJSON *shapes = root ? cJSON_GetObjectItemCaseSensitive(root, "shapes") : NULL;
     int h = cJSON_IsNumber(jh) ? jh->valueint : 0, w = cJSON_IsNumber(jw) ? jw->valueint : 0;
     if (!root) {
-        fprintf(stderr, "cuseg convert: FAILED %s: not valid JSON (near byte %ld)\n", json_path,
-                cJSON_GetErrorPtr() ? (long)strlen(cJSON_GetErrorPtr()) : -1L);
+        fprintf(stderr, "cuseg convert: FAILED %s: not valid JSON (near byte %ld)\n", json_path, err_offset);
         return -1;
     }
     if (h <= 0 || w <= 0 || (size_t)h * w > ((size_t)1 << 28) || !cJSON_IsArray(shapes)) {
