@@ -779,6 +779,29 @@ static int *shared_outputs(const item_list *l) {
     return dup;
 }
 
+/* realpath() of a path that may not exist yet: its longest existing prefix
+ * resolved, the rest appended. NULL when nothing resolves. */
+static char *resolve_path(const char *path) {
+    char *p = strdup(path);
+    char *real = NULL;
+    size_t cut = p ? strlen(p) : 0;
+    while (p && !(real = realpath(cut ? p : ".", NULL))) {
+        char *slash = strrchr(p, '/');
+        if (!slash) {
+            cut = 0;
+            continue;
+        }
+        *slash = '\0';
+        cut = strlen(p);
+        if (!cut && path[0] == '/') break;
+    }
+    char *out = NULL;
+    if (real && asprintf(&out, "%s%s%s", real, path[cut] && path[cut] != '/' ? "/" : "", path + cut) < 0) out = NULL;
+    free(real);
+    free(p);
+    return out;
+}
+
 static int parse_int(const char *s, int *out, int lo) {
     char *end;
     const long v = strtol(s, &end, 10);
@@ -844,6 +867,20 @@ int cs_cli_segment(int argc, char **argv) {
         ++i;
     }
     if (!o.model || !o.in_dir || !o.out_dir) return usage(stderr, 2);
+    {
+        /* Outputs inside the input tree would be read back as inputs (and
+         * name.png outputs would replace name.png inputs). */
+        char *ri = realpath(o.in_dir, NULL), *ro = resolve_path(o.out_dir);
+        const size_t li = ri ? strlen(ri) : 0;
+        const int inside = ri && ro && !strncmp(ri, ro, li) && (ro[li] == '\0' || ro[li] == '/');
+        free(ri);
+        free(ro);
+        if (inside) {
+            fprintf(stderr, "cuseg segment: the output directory %s is inside the input directory %s\n", o.out_dir,
+                    o.in_dir);
+            return 2;
+        }
+    }
     if (o.tile > 0 && o.overlap >= o.tile) {
         fprintf(stderr, "cuseg segment: --overlap %d must be smaller than --tile %d\n", o.overlap, o.tile);
         return 2;

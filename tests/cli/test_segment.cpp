@@ -541,4 +541,7 @@ TEST(SegmentCli, UsageErrors) {
     EXPECT_EQ(r.rc, 1);
     EXPECT_NE(r.out.find("/nonexistent/m.safetensors"), std::string::npos) << r.out;
     EXPECT_EQ(run("segment --help").rc, 0);
+    const std::string d = fresh_dir("inside");
+    EXPECT_EQ(run("segment -m x -i " + d + " -o " + d + "/out").rc, 2);
+    EXPECT_EQ(run("segment -m x -i " + d + " -o " + d).rc, 2);
 }
