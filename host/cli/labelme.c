@@ -4,7 +4,7 @@
  * shapes_to_label / shape_to_mask (labelme/_utils/shape.py) with Pillow 13's
  * rasterisers (cli/pil_draw.c): shapes in file order, later ones on top. */
 #define _GNU_SOURCE
-#include <cJSON.h>
+#include <cjson/cJSON.h> /* the system path: cuseg keeps its cJSON include directory private */
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
