@@ -917,7 +917,7 @@ int cs_cli_segment(int argc, char **argv) {
     r->in_c = g->values[g->inputs[0]].channels;
     r->n_classes = g->values[g->outputs[0]].channels;
     for (int c = 0; c < 256; ++c) voc_color(c, r->palette + 3 * c);
-    cuseg_context_options co = {o.device, o.threads};
+    cuseg_context_options co = {.device = o.device, .cpu_threads = o.threads};
     if (g->n_inputs != 1 || (r->in_c != 1 && r->in_c != 3)) {
         fprintf(stderr, "cuseg segment: the model must have one input of 1 or 3 channels (it has %d inputs, %d channels)\n",
                 g->n_inputs, r->in_c);

@@ -449,7 +449,7 @@ TEST_F(Segment, FlipTtaEqualsAveragingFlipsByHand) {
     cs_preprocess pre;
     ASSERT_EQ(cs_preprocess_from_graph(cuseg_model_graph(m), &pre), CUSEG_OK);
     cuseg_context *ctx = nullptr;
-    cuseg_context_options co = {"cpu", 1};
+    cuseg_context_options co = {.device = "cpu", .cpu_threads = 1};
     ASSERT_EQ(cuseg_context_create(&co, &ctx), CUSEG_OK);
     cuseg_session *sess = nullptr;
     ASSERT_EQ(cuseg_session_create(m, ctx, &sess), CUSEG_OK);
