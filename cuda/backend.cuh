@@ -35,6 +35,7 @@ struct cs_cuda {
     void *workspace; /* cuDNN scratch shared by every step (steps run in order) */
     size_t workspace_bytes;
     void **input_dev;     /* per graph input: its device buffer (storage type) */
+    uint8_t *input_u8;    /* input 0 as 8-bit pixels (cuseg_session_run_u8) */
     float **input_stage;  /* per graph input: f32 staging for 16-bit storage, else NULL */
     void **output_host;   /* per graph output: pinned host buffer (f32 or i32) */
     float **output_stage; /* per graph output: f32 staging for 16-bit storage, else NULL */
@@ -75,6 +76,12 @@ template <class F> cuseg_status cs_with_storage(cs_storage s, F &&f) {
 cuseg_status cs_cuda_to_storage(cs_storage s, const float *x, void *y, size_t n,
                                 cudaStream_t stream);
 cuseg_status cs_cuda_from_storage(cs_storage s, const void *x, float *y, size_t n,
+                                  cudaStream_t stream);
+
+/* y (storage type) = the normalised 8-bit pixels x (op_math.h's
+ * cs_normalize_u8, the CPU's arithmetic), count = pixels * c. */
+cuseg_status cs_cuda_normalize_u8(cs_storage s, const uint8_t *x, void *y, size_t count, int c,
+                                  int bgr, const float mul[4], const float add[4],
                                   cudaStream_t stream);
 
 /* y = act(x * scale[c] + shift[c]) over NHWC with C channels; scale may be

@@ -5,6 +5,7 @@
 #define CS_CUDA_BACKEND_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "cuseg.h"
 #include "graph/plan.h"
@@ -39,5 +40,12 @@ void cs_cuda_unprepare(cs_cuda *cuda, cs_plan *plan);
  * outputs[i].data then points. Returns when the outputs are on the host. */
 cuseg_status cs_cuda_run(cs_cuda *cuda, const cuseg_graph *g, const cs_plan *plan,
                          const cuseg_tensor *const *inputs, cuseg_tensor *outputs);
+
+/* The same for one input given as 8-bit pixels (cuseg_session_run_u8):
+ * the bytes go to the device and one kernel normalises them with
+ * mul/add (cs_preprocess_coefficients) into the input buffer. */
+cuseg_status cs_cuda_run_u8(cs_cuda *cuda, const cuseg_graph *g, const cs_plan *plan,
+                            const uint8_t *pixels, int bgr, const float mul[4],
+                            const float add[4], cuseg_tensor *outputs);
 
 #endif

@@ -182,6 +182,8 @@ extern "C" void cs_cuda_unprepare(cs_cuda *cuda, cs_plan *plan) {
         cudaFreeHost(cuda->output_host[i]);
         cudaFree(cuda->output_stage[i]);
     }
+    cudaFree(cuda->input_u8);
+    cuda->input_u8 = nullptr;
     free(cuda->input_dev);
     free(cuda->input_stage);
     free(cuda->output_host);
@@ -222,6 +224,8 @@ static cuseg_status prepare(cs_cuda *cuda, const cuseg_graph *g, cs_plan *plan) 
         if (!f32_storage)
             CS_CHECK(device_alloc((void **)&cuda->input_stage[i], count * sizeof(float), "an input"));
         cuda->value_ptr[g->inputs[i]] = cuda->input_dev[i];
+        if (i == 0 && g->n_inputs == 1)
+            CS_CHECK(device_alloc((void **)&cuda->input_u8, count, "the 8-bit input"));
     }
     for (int i = 0; i < g->n_outputs; ++i) {
         const cs_shape *s = &plan->value_shape[g->outputs[i]];
@@ -252,6 +256,22 @@ extern "C" cuseg_status cs_cuda_prepare(cs_cuda *cuda, const cuseg_graph *g, cs_
     return st;
 }
 
+static cuseg_status run_steps(cs_cuda *cuda, const cuseg_graph *g, const cs_plan *plan,
+                              cuseg_tensor *outputs);
+
+extern "C" cuseg_status cs_cuda_run_u8(cs_cuda *cuda, const cuseg_graph *g, const cs_plan *plan,
+                                       const uint8_t *pixels, int bgr, const float mul[4],
+                                       const float add[4], cuseg_tensor *outputs) {
+    CS_CHECK(use_device(cuda));
+    CS_CHECK_ARG(cuda->input_u8, "8-bit input: the model must have exactly one input");
+    const cs_shape *in = &plan->value_shape[g->inputs[0]];
+    const size_t count = cs_shape_count(in);
+    CS_CUDA_CHECK(cudaMemcpyAsync(cuda->input_u8, pixels, count, cudaMemcpyHostToDevice, cuda->stream));
+    CS_CHECK(cs_cuda_normalize_u8(cuda->storage, cuda->input_u8, cuda->input_dev[0], count, in->c,
+                                  bgr, mul, add, cuda->stream));
+    return run_steps(cuda, g, plan, outputs);
+}
+
 extern "C" cuseg_status cs_cuda_run(cs_cuda *cuda, const cuseg_graph *g, const cs_plan *plan,
                                     const cuseg_tensor *const *inputs, cuseg_tensor *outputs) {
     CS_CHECK(use_device(cuda));
@@ -268,6 +288,13 @@ extern "C" cuseg_status cs_cuda_run(cs_cuda *cuda, const cuseg_graph *g, const c
                                           count * sizeof(float), cudaMemcpyHostToDevice, stream));
         }
     }
+    return run_steps(cuda, g, plan, outputs);
+}
+
+/* The plan's steps on the stream, then the outputs to the host. */
+static cuseg_status run_steps(cs_cuda *cuda, const cuseg_graph *g, const cs_plan *plan,
+                              cuseg_tensor *outputs) {
+    cudaStream_t stream = cuda->stream;
     int uses_flag = 0;
     for (int i = 0; i < plan->n_steps; ++i) {
         const cs_step *st = &plan->steps[i];

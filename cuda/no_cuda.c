@@ -36,3 +36,10 @@ cuseg_status cs_cuda_run(cs_cuda *cuda, const cuseg_graph *g, const cs_plan *pla
     (void)cuda, (void)g, (void)plan, (void)inputs, (void)outputs;
     return cs_error(CUSEG_ERR_UNSUPPORTED, "this build of cuseg has no CUDA backend");
 }
+
+cuseg_status cs_cuda_run_u8(cs_cuda *cuda, const cuseg_graph *g, const cs_plan *plan,
+                            const uint8_t *pixels, int bgr, const float mul[4],
+                            const float add[4], cuseg_tensor *outputs) {
+    (void)cuda, (void)g, (void)plan, (void)pixels, (void)bgr, (void)mul, (void)add, (void)outputs;
+    return cs_error(CUSEG_ERR_UNSUPPORTED, "this build of cuseg has no CUDA backend");
+}

@@ -352,6 +352,14 @@ cuseg_status cuseg_session_plan(cuseg_session *s, const int (*shapes)[4], int n_
 /* Runs the model on the graph's inputs, in the order they were declared. */
 cuseg_status cuseg_session_run(cuseg_session *s, const cuseg_tensor *const *inputs,
                                int n_inputs);
+/* Runs a one-input model on n 8-bit images of h x w pixels with c channels
+ * (interleaved, the n images contiguous: n*h*w*c bytes), normalised as the
+ * model's metadata says (channel_order, input_scale, mean, std; defaults
+ * RGB, 1/255, 0, 1). A CUDA session normalises on the GPU, so only the bytes
+ * cross the bus. The result equals normalising on the host and calling
+ * cuseg_session_run. c must be the model input's channel count. */
+cuseg_status cuseg_session_run_u8(cuseg_session *s, const uint8_t *pixels, int n, int h, int w,
+                                  int c);
 /* The i-th output of the last run: a view owned by the session, valid until
  * the next run or plan on it. */
 cuseg_status cuseg_session_output(const cuseg_session *s, int i,

@@ -11,6 +11,7 @@
 #include "core/status.h"
 #include "core/tensor.h"
 #include "graph/plan.h"
+#include "io/preprocess.h"
 #include "ops/cpu.h"
 
 struct cuseg_model {
@@ -28,6 +29,8 @@ struct cuseg_session {
     void *arena;
     const void **value_ptr;   /* per value, during a run */
     cuseg_tensor *outputs;    /* views into the arena */
+    float *u8_input;          /* CPU run_u8: the normalised input */
+    size_t u8_input_count;
 };
 
 cuseg_status cuseg_model_create(cuseg_graph **graph, cuseg_model **out) {
@@ -168,6 +171,7 @@ void cuseg_session_release(cuseg_session *s) {
     if (s->cpu.engine) dnnl_engine_destroy(s->cpu.engine);
     free(s->value_ptr);
     free(s->outputs);
+    free(s->u8_input);
     free(s);
 }
 
@@ -275,6 +279,40 @@ cuseg_status cuseg_session_run(cuseg_session *s, const cuseg_tensor *const *inpu
         t->owned = 0;
     }
     return CUSEG_OK;
+}
+
+cuseg_status cuseg_session_run_u8(cuseg_session *s, const uint8_t *pixels, int n, int h, int w,
+                                  int c) {
+    CS_CHECK_ARG(s && pixels, "cuseg_session_run_u8: NULL argument");
+    const cuseg_graph *g = s->model->graph;
+    CS_CHECK_ARG(g->n_inputs == 1, "cuseg_session_run_u8: the model has %d inputs, expected 1",
+                 g->n_inputs);
+    const int channels = g->values[g->inputs[0]].channels;
+    CS_CHECK_ARG(n > 0 && h > 0 && w > 0 && c == channels && c <= 4,
+                 "cuseg_session_run_u8: images %dx%dx%dx%d, the model takes Nx?x?x%d", n, h, w, c,
+                 channels);
+    cs_preprocess pre;
+    CS_CHECK(cs_preprocess_from_graph(g, &pre));
+    float mul[4], add[4];
+    cs_preprocess_coefficients(&pre, c, mul, add);
+    const int dims[1][4] = {{n, h, w, c}};
+    if (!s->planned || memcmp(dims, s->plan.input_dims, sizeof dims) != 0)
+        CS_CHECK(cuseg_session_plan(s, dims, 1));
+    if (s->cuda) return cs_cuda_run_u8(s->cuda, g, &s->plan, pixels, pre.bgr, mul, add, s->outputs);
+    const size_t count = (size_t)n * h * w * c;
+    if (count > s->u8_input_count) {
+        float *p = NULL;
+        CS_CHECK(cs_alloc((void **)&p, count * sizeof(float), "the normalised input"));
+        free(s->u8_input);
+        s->u8_input = p;
+        s->u8_input_count = count;
+    }
+    for (int i = 0; i < n; ++i)
+        cs_preprocess_image(&pre, pixels + (size_t)i * h * w * c, h, w, c,
+                            s->u8_input + (size_t)i * h * w * c);
+    cuseg_tensor t = {CUSEG_F32, {n, h, w, c}, s->u8_input, 0};
+    const cuseg_tensor *in[1] = {&t};
+    return cuseg_session_run(s, in, 1);
 }
 
 cuseg_status cuseg_session_output(const cuseg_session *s, int i, const cuseg_tensor **out) {

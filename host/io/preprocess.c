@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/status.h"
+#include "ops/op_math.h"
 
 /* "a,b,c" into out[0..n-1]; returns the count, or -1 on a malformed list. */
 static int parse_floats(const char *s, float *out, int max) {
@@ -49,16 +50,18 @@ cuseg_status cs_preprocess_from_graph(const cuseg_graph *g, cs_preprocess *out) 
     return CUSEG_OK;
 }
 
-void cs_preprocess_image(const cs_preprocess *p, const uint8_t *src, int h, int w, int c, float *dst) {
-    float mul[4], add[4];
-    for (int k = 0; k < c; ++k) { /* (v * scale - mean) / std as one multiply-add */
+void cs_preprocess_coefficients(const cs_preprocess *p, int c, float mul[4], float add[4]) {
+    for (int k = 0; k < c && k < 4; ++k) { /* (v * scale - mean) / std as one multiply-add */
         mul[k] = p->scale / p->std[k];
         add[k] = -p->mean[k] / p->std[k];
     }
+}
+
+void cs_preprocess_image(const cs_preprocess *p, const uint8_t *src, int h, int w, int c, float *dst) {
+    float mul[4], add[4];
+    cs_preprocess_coefficients(p, c, mul, add);
     const size_t n = (size_t)h * w;
     for (size_t i = 0; i < n; ++i)
-        for (int k = 0; k < c; ++k) {
-            const int from = p->bgr && c == 3 ? 2 - k : k;
-            dst[i * c + k] = src[i * c + from] * mul[k] + add[k];
-        }
+        for (int k = 0; k < c; ++k)
+            dst[i * c + k] = cs_normalize_u8(src + i * c, k, c, p->bgr, mul, add);
 }

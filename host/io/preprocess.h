@@ -19,6 +19,9 @@ typedef struct cs_preprocess {
  * Malformed values are errors naming the key. */
 cuseg_status cs_preprocess_from_graph(const cuseg_graph *g, cs_preprocess *out);
 
+/* The per-channel multiply and add of (v * scale - mean) / std. */
+void cs_preprocess_coefficients(const cs_preprocess *p, int c, float mul[4], float add[4]);
+
 /* uint8 HWC image with c channels (1 or 3) into one NHWC float plane of the
  * batch tensor (`dst`, h*w*c floats). */
 void cs_preprocess_image(const cs_preprocess *p, const uint8_t *src, int h, int w, int c, float *dst);

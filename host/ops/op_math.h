@@ -135,6 +135,21 @@ static inline CS_HD int cs_col2im_taps(int o, int pad, int stride, int k, int in
     return t_hi >= t_lo ? t_hi - t_lo + 1 : 0;
 }
 
+/* Channel k of a normalised 8-bit pixel px (c channels, interleaved):
+ * px[from] * mul[k] + add[k], from = 2 - k when bgr reverses a 3-channel
+ * pixel. One rounded multiply then one rounded add, never a fused one, so
+ * the CPU and the GPU give the same float bit for bit. */
+static inline CS_HD float cs_normalize_u8(const unsigned char *px, int k, int c, int bgr,
+                                          const float *mul, const float *add) {
+    const int from = bgr && c == 3 ? 2 - k : k;
+#ifdef __CUDA_ARCH__
+    return __fadd_rn(__fmul_rn((float)px[from], mul[k]), add[k]);
+#else
+    volatile float product = (float)px[from] * mul[k]; /* no contraction into an FMA */
+    return product + add[k];
+#endif
+}
+
 static inline CS_HD float cs_relu(float x) { return x > 0.0f ? x : 0.0f; }
 static inline CS_HD float cs_relu6(float x) { return x < 0.0f ? 0.0f : (x > 6.0f ? 6.0f : x); }
 

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <random>
 #include <vector>
 
 #ifdef CUSEG_WITH_CUDA
@@ -35,6 +36,10 @@ cuseg_model *small_model() {
     ok = ok && cuseg_graph_conv2d(g, "c2", y, &p, &y) == CUSEG_OK &&
          cuseg_graph_softmax(g, "sm", y, &y) == CUSEG_OK && cuseg_graph_output(g, y) == CUSEG_OK;
     if (ok) randomize_params(g, 3);
+    /* Preprocessing that run_u8 must apply: BGR order, ImageNet statistics. */
+    ok = ok && cuseg_graph_set_meta(g, "channel_order", "BGR") == CUSEG_OK &&
+         cuseg_graph_set_meta(g, "mean", "0.485,0.456,0.406") == CUSEG_OK &&
+         cuseg_graph_set_meta(g, "std", "0.229,0.224,0.225") == CUSEG_OK;
     if (!ok || cuseg_model_create(&g, &m) != CUSEG_OK) {
         cuseg_graph_release(g);
         return nullptr;
@@ -55,6 +60,53 @@ std::vector<float> run(cuseg_session *s, const std::vector<float> &data, int n, 
     }
     cuseg_tensor_release(t);
     return out;
+}
+
+std::vector<uint8_t> random_bytes(size_t n, uint32_t seed) {
+    std::mt19937 rng(seed);
+    std::vector<uint8_t> v(n);
+    for (auto &b : v) b = (uint8_t)(rng() & 255);
+    return v;
+}
+
+std::vector<float> run_u8(cuseg_session *s, const std::vector<uint8_t> &px, int n, int h, int w) {
+    std::vector<float> out;
+    EXPECT_EQ(cuseg_session_run_u8(s, px.data(), n, h, w, 3), CUSEG_OK) << cuseg_last_error();
+    const cuseg_tensor *o = nullptr;
+    if (cuseg_session_output(s, 0, &o) == CUSEG_OK) {
+        const float *p = (const float *)cuseg_tensor_data(o);
+        out.assign(p, p + cuseg_tensor_bytes(o) / sizeof(float));
+    }
+    return out;
+}
+
+/* 8-bit input on the CPU: exactly the host normalisation (BGR, mean/std from
+ * the metadata, image by image) followed by cuseg_session_run. */
+TEST(SessionRunU8, EqualsNormalisingOnTheHost) {
+    cuseg_model *m = small_model();
+    ASSERT_NE(m, nullptr);
+    cuseg_context_options opt{};
+    opt.device = "cpu";
+    cuseg_context *ctx = nullptr;
+    cuseg_session *s = nullptr;
+    OK(cuseg_context_create(&opt, &ctx));
+    OK(cuseg_session_create(m, ctx, &s));
+    const int n = 2, h = 13, w = 11;
+    const auto px = random_bytes((size_t)n * h * w * 3, 4);
+    std::vector<float> x((size_t)n * h * w * 3);
+    const float mean[3] = {0.485f, 0.456f, 0.406f}, sd[3] = {0.229f, 0.224f, 0.225f};
+    for (size_t p = 0; p < (size_t)n * h * w; ++p)
+        for (int k = 0; k < 3; ++k) {
+            volatile float prod = (float)px[p * 3 + 2 - k] * ((1.0f / 255.0f) / sd[k]);
+            x[p * 3 + k] = prod + (-mean[k] / sd[k]);
+        }
+    const std::vector<float> want = run(s, x, n, h, w);
+    EXPECT_EQ(run_u8(s, px, n, h, w), want);
+    expect_error(cuseg_session_run_u8(s, px.data(), n, h, w, 1), CUSEG_ERR_INVALID_ARGUMENT,
+                 "the model takes Nx?x?x3");
+    cuseg_session_release(s);
+    cuseg_context_release(ctx);
+    cuseg_model_release(m);
 }
 
 TEST(CudaContext, RejectsUnknownPrecision) {
@@ -134,6 +186,36 @@ TEST_F(CudaSession, OutOfMemoryLeavesTheSessionUsable) {
     expect_error(cuseg_session_plan(s_, huge, 1), CUSEG_ERR_OUT_OF_MEMORY, "device memory");
     const auto x = random_floats(2 * 9 * 7 * 3, 5);
     EXPECT_EQ(run(s_, x, 2, 9, 7).size(), (size_t)2 * 9 * 7 * 4);
+}
+
+/* 8-bit input normalised on the GPU gives the CPU's result in every
+ * precision (the normalisation itself is bit-identical; the network's
+ * tolerance is the op tests'). */
+TEST_F(CudaSession, RunU8MatchesTheCpu) {
+    cuseg_context_options cpu_opt{};
+    cpu_opt.device = "cpu";
+    cuseg_context *cpu_ctx = nullptr;
+    cuseg_session *cpu = nullptr;
+    OK(cuseg_context_create(&cpu_opt, &cpu_ctx));
+    OK(cuseg_session_create(m_, cpu_ctx, &cpu));
+    const auto px = random_bytes(3 * 19 * 23 * 3, 8);
+    const std::vector<float> ref = run_u8(cpu, px, 3, 19, 23);
+    for (cuseg_precision p : kAllPrecisions) {
+        SCOPED_TRACE(precision_name(p));
+        cuseg_context_options opt{};
+        opt.device = "cuda:0";
+        opt.precision = p;
+        cuseg_context *ctx = nullptr;
+        cuseg_session *s = nullptr;
+        OK(cuseg_context_create(&opt, &ctx));
+        OK(cuseg_session_create(m_, ctx, &s));
+        expect_close(run_u8(s, px, 3, 19, 23), std::vector<double>(ref.begin(), ref.end()),
+                     tolerance(p));
+        cuseg_session_release(s);
+        cuseg_context_release(ctx);
+    }
+    cuseg_session_release(cpu);
+    cuseg_context_release(cpu_ctx);
 }
 
 #ifdef CUSEG_WITH_CUDA
