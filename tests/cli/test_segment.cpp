@@ -32,7 +32,7 @@ namespace {
 
 std::string fresh_dir(const std::string &name) {
     const std::string d = testing::TempDir() + "/seg_" + std::to_string(getpid()) + "_" + name;
-    std::system(("rm -rf '" + d + "' && mkdir -p '" + d + "'").c_str());
+    EXPECT_EQ(std::system(("rm -rf '" + d + "' && mkdir -p '" + d + "'").c_str()), 0) << d;
     return d;
 }
 
