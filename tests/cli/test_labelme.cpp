@@ -61,6 +61,7 @@ std::vector<std::pair<int, int>> diff(const std::string &a, const std::string &b
  * "discontiguous corners" of the scan-line fill. Every differing pixel is
  * listed here so that any other change fails. */
 TEST(ConvertLabelme, ReproducesTheLabelmeExamples) {
+    CUSEG_REQUIRE_SHARED();
     const std::string root = std::string(CUSEG_SHARED_DIR) + "/datasets/labelme_examples";
     const std::string out = fresh_dir("examples");
     struct Set {

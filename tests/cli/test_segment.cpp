@@ -167,6 +167,7 @@ class Segment : public testing::Test {
 }  // namespace
 
 TEST_F(Segment, BadFilesAreReportedByNameAndGoodOnesFinish) {
+    CUSEG_REQUIRE_SHARED();
     const std::string in = dir + "/in", out = dir + "/out";
     mkdir(in.c_str(), 0755);
     mkdir((in + "/sub").c_str(), 0755);
