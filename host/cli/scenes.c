@@ -1,7 +1,7 @@
 /* cuseg scenes: a procedural generator of labelled scenes (the data of the
  * bundled default model). Each scene has a sky (gradient and soft clouds)
  * above a wavy horizon, textured ground below, and a few discs, boxes and
- * triangles of random colours, sizes and positions that occlude each other;
+ * triangles (hue ranges per class) of random sizes, shades and positions that occlude each other;
  * Gaussian noise on top. Classes: 0 sky, 1 ground, 2 disc, 3 box,
  * 4 triangle. Scene i depends only on (seed, i). */
 #include <math.h>
@@ -57,8 +57,19 @@ static double edge(double ax, double ay, double bx, double by, double px, double
     return (bx - ax) * (py - ay) - (by - ay) * (px - ax);
 }
 
-static void random_colour(cs_rng *r, double rgb[3]) {
-    for (int k = 0; k < 3; ++k) rgb[k] = 20 + 215 * cs_rng_uniform(r);
+/* Each shape class has its own hue range (discs red, boxes orange-yellow,
+ * triangles green-cyan) with random saturation and brightness: colour is a
+ * cue, shape and context settle the overlaps (green triangles on green
+ * ground, dark shapes, noise). */
+static void shape_colour(cs_rng *r, int cls, double rgb[3]) {
+    static const double hue_of[N_CLASSES] = {0, 0, 0, 40, 150};
+    double hue = hue_of[cls] + 40 * (cs_rng_uniform(r) - 0.5);
+    hue = fmod(hue + 360, 360) / 60;
+    const double sat = 0.45 + 0.55 * cs_rng_uniform(r), val = 90 + 165 * cs_rng_uniform(r);
+    const int i = (int)hue;
+    const double f = hue - i, p = val * (1 - sat), q = val * (1 - sat * f), t = val * (1 - sat * (1 - f));
+    const double table[6][3] = {{val, t, p}, {q, val, p}, {p, val, t}, {p, q, val}, {t, p, val}, {val, p, q}};
+    for (int k = 0; k < 3; ++k) rgb[k] = table[i % 6][k];
 }
 
 static void make_scene(uint64_t seed, int index, int w, int h, uint8_t *img, uint8_t *lab) {
@@ -102,7 +113,7 @@ static void make_scene(uint64_t seed, int index, int w, int h, uint8_t *img, uin
     for (int s = 0; s < n_shapes; ++s) {
         const int cls = DISC + (int)(cs_rng_uniform(&r) * 3);
         double col[3], col2[3];
-        random_colour(&r, col);
+        shape_colour(&r, cls, col);
         for (int k = 0; k < 3; ++k) col2[k] = col[k] * (0.6 + 0.3 * cs_rng_uniform(&r));
         const double size = dim * (0.08 + 0.2 * cs_rng_uniform(&r));
         const double cx = w * cs_rng_uniform(&r), cy = h * (0.15 + 0.8 * cs_rng_uniform(&r));
