@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -23,10 +24,19 @@ extern "C" {
 
 namespace {
 
+/* Temporary directories, removed when the test program exits. */
+struct TempDirs {
+    std::vector<std::string> paths;
+    ~TempDirs() {
+        for (const auto &p : paths) std::filesystem::remove_all(p);
+    }
+} temp_dirs;
+
 std::string temp_dir(const char *tag) {
     char buf[256];
     snprintf(buf, sizeof buf, "/tmp/cuseg_test_%s_%d_XXXXXX", tag, (int)getpid());
     const char *d = mkdtemp(buf);
+    if (d) temp_dirs.paths.push_back(d);
     return d ? d : "";
 }
 

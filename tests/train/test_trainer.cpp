@@ -7,7 +7,9 @@
 
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -25,10 +27,19 @@ extern "C" {
 
 namespace {
 
+/* Temporary directories, removed when the test program exits. */
+struct TempDirs {
+    std::vector<std::string> paths;
+    ~TempDirs() {
+        for (const auto &p : paths) std::filesystem::remove_all(p);
+    }
+} temp_dirs;
+
 std::string temp_dir(const char *tag) {
     char buf[256];
     snprintf(buf, sizeof buf, "/tmp/cuseg_test_%s_%d_XXXXXX", tag, (int)getpid());
     const char *d = mkdtemp(buf);
+    if (d) temp_dirs.paths.push_back(d);
     return d ? d : "";
 }
 
@@ -58,14 +69,21 @@ std::string make_dataset(const char *tag, int n, int h, int w) {
     return d;
 }
 
+/* cs_train_config holds borrowed strings: keep them alive for the program. */
+const char *keep(const std::string &s) {
+    static std::vector<std::unique_ptr<std::string>> strings;
+    strings.push_back(std::make_unique<std::string>(s));
+    return strings.back()->c_str();
+}
+
 cs_train_config tiny_config(const std::string &data, const std::string &out, int epochs) {
     cs_train_config c;
     cs_train_defaults(&c);
     c.arch = "unet_bn";
     c.arch_opts = "classes=2,width=2,depth=2";
-    c.train_data = strdup(data.c_str());
+    c.train_data = keep(data);
     c.val_data = c.train_data;
-    c.out_dir = strdup(out.c_str());
+    c.out_dir = keep(out);
     c.epochs = epochs;
     c.batch = 3;
     c.threads = 2;
@@ -290,7 +308,7 @@ TEST(DefaultModel, SegmentsTheSamples) {
         cs_image_free(&img);
         cs_image_free(&lab);
     }
-    EXPECT_GT((double)right / total, 0.8) << "pixel accuracy on the samples";
+    EXPECT_GT((double)right / total, 0.95) << "pixel accuracy on the samples (0.996 when trained)";
     cuseg_session_release(s);
     cuseg_context_release(ctx);
     cuseg_model_release(m);
