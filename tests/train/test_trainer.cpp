@@ -16,6 +16,7 @@
 
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <signal.h>
 #include <unistd.h>
 
 extern "C" {
@@ -265,6 +266,38 @@ TEST(TrainCli, TrainsAndScenesWork) {
     EXPECT_NE(out.find("epoch 2/2"), std::string::npos) << out;
     EXPECT_NE(out.find("val mIoU"), std::string::npos) << out;
     EXPECT_EQ(count_lines(d + "/run/log.csv"), 3);
+}
+
+/* SIGKILL during training (after epoch 2's row appears: mid-epoch or
+ * mid-checkpoint, whichever it hits), then --resume: the final model and
+ * checkpoint equal an uninterrupted run's byte for byte. */
+TEST(TrainCli, ResumeAfterSigkillMatchesAnUninterruptedRun) {
+    int rc;
+    const std::string d = temp_dir("cli_kill");
+    ASSERT_EQ((run_cli("scenes --out " + d + "/data --count 12 --size 40x32 --seed 9", &rc), rc), 0);
+    const std::string recipe = "train --arch unet_bn --arch-opts classes=5,width=2,depth=2 --train " + d +
+                               "/data --val " + d +
+                               "/data --epochs 16 --batch 4 --hflip --rotate 10 --scale 0.8,1.2 --crop 24 "
+                               "--optim adamw --lr 0.01 --threads 2 --quiet --out ";
+    std::string out = run_cli(recipe + d + "/a", &rc);
+    ASSERT_EQ(rc, 0) << out;
+    const pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        execl("/bin/sh", "sh", "-c", ("exec " + std::string(CUSEG_CLI) + " " + recipe + d + "/b >/dev/null 2>&1").c_str(),
+              (char *)nullptr);
+        _exit(127);
+    }
+    for (int i = 0; i < 2000 && count_lines(d + "/b/log.csv") < 3; ++i) usleep(5000);
+    kill(pid, SIGKILL); /* cuseg itself: the shell exec'd it */
+    waitpid(pid, nullptr, 0);
+    /* interrupted: no final model yet */
+    EXPECT_NE(access((d + "/b/model.safetensors").c_str(), F_OK), 0) << count_lines(d + "/b/log.csv") - 1 << " epochs ran";
+    out = run_cli(recipe + d + "/b --resume", &rc);
+    ASSERT_EQ(rc, 0) << out;
+    EXPECT_TRUE(tensors_of(d + "/a/model.safetensors") == tensors_of(d + "/b/model.safetensors"));
+    EXPECT_TRUE(tensors_of(d + "/a/last.ckpt") == tensors_of(d + "/b/last.ckpt"));
+    EXPECT_EQ(count_lines(d + "/b/log.csv"), 17);
 }
 
 /* The bundled default model segments its sample scenes (models/default). */
