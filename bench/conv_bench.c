@@ -83,7 +83,7 @@ static int run_layer(const conv_layer *l, const bench_options *o, layer_run *r, 
     TRY("set conv.bias", cuseg_graph_set_param(g, "conv.bias", r->bias, (size_t)l->cout));
     TRY("cuseg_model_create", cuseg_model_create(&g, &r->model)); /* g is NULL from here on */
 
-    cuseg_context_options copt = {"cpu", o->threads};
+    cuseg_context_options copt = {.device = "cpu", .cpu_threads = o->threads};
     TRY("cuseg_context_create", cuseg_context_create(&copt, &r->ctx));
     TRY("cuseg_session_create", cuseg_session_create(r->model, r->ctx, &r->session));
     TRY("cuseg_tensor_create", cuseg_tensor_create(CUSEG_F32, l->n, l->h, l->w, l->cin, &r->x));

@@ -24,7 +24,9 @@ typedef struct options {
     char models[2048];
     int batches[16], n_batches;
     int sizes[16][2], n_sizes;
-    int threads, iters, warmup, json, quick, no_peak;
+    int threads, iters, warmup, json, quick, no_peak, search;
+    const char *device;
+    cuseg_precision precision;
     double min_time;
     const char *save_dir;
 } options;
@@ -34,9 +36,13 @@ static int usage(FILE *f, int code) {
             "usage: cuseg-bench --model SPEC[,SPEC...] [--batch 1,4] [--size 512x512[,HxW...]]\n"
             "                   [--threads T] [--iters N] [--min-time S] [--warmup N]\n"
             "                   [--json] [--no-peak] [--save-weights DIR] [--quick]\n"
+            "                   [--device cpu|cuda:N] [--precision fp32|tf32|bf16|fp16] [--search]\n"
             "  SPEC  ARCH[:key=value;...] (options separated by ';' or '+' here since ',' separates\n"
             "        models) or a model file *.safetensors\n"
-            "  --quick  smoke test: 1 warm-up, 1 run, no peak measurement\n");
+            "  --quick  smoke test: 1 warm-up, 1 run, no peak measurement\n"
+            "  --search time cuDNN's algorithms per shape when planning (CUDA)\n"
+            "A run is cuseg_session_run: host input in, host output out (on a GPU the\n"
+            "copies both ways are inside the time).\n");
     return code;
 }
 
@@ -56,12 +62,22 @@ static int parse(int argc, char **argv, options *o) {
     o->batches[0] = 1, o->n_batches = 1;
     o->sizes[0][0] = o->sizes[0][1] = 512, o->n_sizes = 1;
     o->threads = 2, o->iters = 10, o->warmup = 2, o->min_time = 2.0;
+    o->device = "cpu";
     for (int i = 1; i < argc; ++i) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help")) return 1;
         if (!strcmp(a, "--json")) o->json = 1;
         else if (!strcmp(a, "--quick")) o->quick = 1;
         else if (!strcmp(a, "--no-peak")) o->no_peak = 1;
+        else if (!strcmp(a, "--search")) o->search = 1;
+        else if (!strcmp(a, "--device") && v) o->device = v, ++i;
+        else if (!strcmp(a, "--precision") && v) {
+            static const char *const names[] = {"fp32", "tf32", "bf16", "fp16"};
+            int k = 0;
+            while (k < 4 && strcmp(v, names[k])) ++k;
+            if (k == 4) return -1;
+            o->precision = (cuseg_precision)k, ++i;
+        }
         else if (!v) return -1;
         else if (!strcmp(a, "--model")) snprintf(o->models, sizeof o->models, "%s", v), ++i;
         else if (!strcmp(a, "--batch")) o->n_batches = parse_ints(v, o->batches, 16), ++i;
@@ -129,8 +145,13 @@ int main(int argc, char **argv) {
     int pr = parse(argc, argv, &o);
     if (pr) return usage(pr > 0 ? stdout : stderr, pr > 0 ? 0 : 2);
     cpu_peak peak = {0};
+    /* The FMA peak is the CPU's: meaningless for a GPU run. */
+    if (strcmp(o.device, "cpu") != 0) o.no_peak = 1;
     if (!o.no_peak) cpu_peak_measure(o.threads, 0.4, 3, &peak);
-    cuseg_context_options copt = {"cpu", o.threads};
+    cuseg_context_options copt = {.device = o.device,
+                                  .cpu_threads = o.threads,
+                                  .precision = o.precision,
+                                  .cudnn_search = o.search};
     cuseg_context *ctx = NULL;
     if (cuseg_context_create(&copt, &ctx) != CUSEG_OK) {
         fprintf(stderr, "cuseg-bench: %s\n", cuseg_last_error());
@@ -199,11 +220,11 @@ int main(int argc, char **argv) {
                     const double gmacs = (double)sum.macs / med * 1e-9;
                     const double frac = o.no_peak ? -1 : 2 * gmacs / peak.peak_nt;
                     if (o.json)
-                        printf("{\"model\":\"%s\",\"batch\":%d,\"h\":%d,\"w\":%d,\"threads\":%d,\"runs\":%d,"
+                        printf("{\"device\":\"%s\",\"precision\":%d,\"model\":\"%s\",\"batch\":%d,\"h\":%d,\"w\":%d,\"threads\":%d,\"runs\":%d,"
                                "\"median_ms\":%.3f,\"p50_ms\":%.3f,\"p95_ms\":%.3f,\"p99_ms\":%.3f,"
                                "\"images_per_s\":%.3f,\"macs\":%" PRId64 ",\"gmac_per_s\":%.2f,\"peak_frac\":%.4f,"
                                "\"params\":%" PRId64 ",\"arena_bytes\":%zu,\"peak_rss_kb\":%ld}\n",
-                               spec, n, h, w, o.threads, runs, med * 1e3, med * 1e3, percentile(t, runs, 0.95) * 1e3,
+                               cuseg_session_device(s), (int)o.precision, spec, n, h, w, o.threads, runs, med * 1e3, med * 1e3, percentile(t, runs, 0.95) * 1e3,
                                percentile(t, runs, 0.99) * 1e3, n / med, sum.macs, gmacs, frac, sum.params, arena,
                                ru.ru_maxrss);
                     else {

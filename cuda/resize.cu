@@ -1,27 +1,22 @@
 /* Bilinear and nearest resize, NHWC float32: one thread per output element,
  * channels fastest so that a warp reads and writes contiguous memory. The
  * coordinate arithmetic is op_math.h's, the same code the CPU ops run. */
-#include "common.cuh"
+#include "backend.cuh"
 #include "resize.cuh"
+
+extern "C" {
+#include "ops/resize.h"
+}
 
 #include "ops/op_math.h" /* static inline: no linkage to declare */
 
 namespace {
 
-constexpr unsigned kThreads = 256;
-/* Grid-stride loops cover any size with a bounded grid. */
-constexpr unsigned kMaxBlocks = 65535u * 16u;
-
-unsigned blocks_for(size_t count) {
-    unsigned b = cs_cuda_blocks(count, kThreads);
-    return b < kMaxBlocks ? b : kMaxBlocks;
-}
-
-__global__ void bilinear_kernel(const float *__restrict__ x, float *__restrict__ y, int h_in,
-                                int w_in, int c, int h_out, int w_out, float ratio_h, float ratio_w,
+template <class T>
+__global__ void bilinear_kernel(const T *__restrict__ x, T *__restrict__ y, int h_in, int w_in,
+                                int c, int h_out, int w_out, float ratio_h, float ratio_w,
                                 int align_corners, size_t count) {
-    for (size_t e = blockIdx.x * (size_t)blockDim.x + threadIdx.x; e < count;
-         e += (size_t)gridDim.x * blockDim.x) {
+    CS_GRID_LOOP(e, count) {
         const int ch = (int)(e % c);
         size_t p = e / c;
         const int ow = (int)(p % w_out);
@@ -32,20 +27,20 @@ __global__ void bilinear_kernel(const float *__restrict__ x, float *__restrict__
         float lh, lw;
         cs_bilinear_taps(oh, h_in, h_out, ratio_h, align_corners, &h0, &h1, &lh);
         cs_bilinear_taps(ow, w_in, w_out, ratio_w, align_corners, &w0, &w1, &lw);
-        const float *top = x + (b * h_in + h0) * w_in * c + ch;
-        const float *bot = x + (b * h_in + h1) * w_in * c + ch;
+        const T *top = x + (b * h_in + h0) * w_in * c + ch;
+        const T *bot = x + (b * h_in + h1) * w_in * c + ch;
         const float lw0 = 1.0f - lw, lh0 = 1.0f - lh;
-        const float t = lw0 * __ldg(top + (size_t)w0 * c) + lw * __ldg(top + (size_t)w1 * c);
-        const float u = lw0 * __ldg(bot + (size_t)w0 * c) + lw * __ldg(bot + (size_t)w1 * c);
-        y[e] = lh0 * t + lh * u;
+        const float t = lw0 * cs_load(top[(size_t)w0 * c]) + lw * cs_load(top[(size_t)w1 * c]);
+        const float u = lw0 * cs_load(bot[(size_t)w0 * c]) + lw * cs_load(bot[(size_t)w1 * c]);
+        y[e] = cs_store<T>(lh0 * t + lh * u);
     }
 }
 
-__global__ void nearest_kernel(const float *__restrict__ x, float *__restrict__ y, int h_in,
-                               int w_in, int c, int h_out, int w_out, float ratio_h, float ratio_w,
+template <class T>
+__global__ void nearest_kernel(const T *__restrict__ x, T *__restrict__ y, int h_in, int w_in,
+                               int c, int h_out, int w_out, float ratio_h, float ratio_w,
                                size_t count) {
-    for (size_t e = blockIdx.x * (size_t)blockDim.x + threadIdx.x; e < count;
-         e += (size_t)gridDim.x * blockDim.x) {
+    CS_GRID_LOOP(e, count) {
         const int ch = (int)(e % c);
         size_t p = e / c;
         const int ow = (int)(p % w_out);
@@ -54,7 +49,7 @@ __global__ void nearest_kernel(const float *__restrict__ x, float *__restrict__ 
         const size_t b = p / h_out;
         const int ih = cs_nearest_index(oh, h_in, h_out, ratio_h);
         const int iw = cs_nearest_index(ow, w_in, w_out, ratio_w);
-        y[e] = __ldg(x + ((b * h_in + ih) * w_in + iw) * c + ch);
+        y[e] = x[((b * h_in + ih) * w_in + iw) * c + ch];
     }
 }
 
@@ -72,8 +67,7 @@ __global__ void bilinear_backward_kernel(const float *__restrict__ dy, float *__
                                          int h_in, int w_in, int c, int h_out, int w_out,
                                          float ratio_h, float ratio_w, int align_corners,
                                          size_t count) {
-    for (size_t e = blockIdx.x * (size_t)blockDim.x + threadIdx.x; e < count;
-         e += (size_t)gridDim.x * blockDim.x) {
+    CS_GRID_LOOP(e, count) {
         const int ch = (int)(e % c);
         size_t p = e / c;
         const int iw = (int)(p % w_in);
@@ -107,39 +101,56 @@ cuseg_status check_sizes(const void *a, const void *b, int n, int h_in, int w_in
 
 } // namespace
 
-extern "C" cuseg_status cs_cuda_resize_bilinear(const float *x, float *y, int n, int h_in, int w_in,
-                                                int c, int h_out, int w_out, float ratio_h,
-                                                float ratio_w, int align_corners,
-                                                cudaStream_t stream) {
-    CS_CHECK(check_sizes(x, y, n, h_in, w_in, c, h_out, w_out));
-    const size_t count = (size_t)n * h_out * w_out * c;
-    bilinear_kernel<<<blocks_for(count), kThreads, 0, stream>>>(
-        x, y, h_in, w_in, c, h_out, w_out, ratio_h, ratio_w, align_corners != 0, count);
-    CS_CUDA_CHECK_LAUNCH("resize_bilinear kernel");
-    return CUSEG_OK;
-}
-
-extern "C" cuseg_status cs_cuda_resize_nearest(const float *x, float *y, int n, int h_in, int w_in,
-                                               int c, int h_out, int w_out, float ratio_h,
-                                               float ratio_w, int align_corners,
-                                               cudaStream_t stream) {
-    CS_CHECK(check_sizes(x, y, n, h_in, w_in, c, h_out, w_out));
-    CS_CHECK_ARG(!align_corners, "resize_nearest (CUDA): align_corners is not defined for nearest");
-    const size_t count = (size_t)n * h_out * w_out * c;
-    nearest_kernel<<<blocks_for(count), kThreads, 0, stream>>>(x, y, h_in, w_in, c, h_out, w_out,
-                                                               ratio_h, ratio_w, count);
-    CS_CUDA_CHECK_LAUNCH("resize_nearest kernel");
-    return CUSEG_OK;
-}
-
 extern "C" cuseg_status cs_cuda_resize_bilinear_backward(const float *dy, float *dx, int n,
                                                          int h_in, int w_in, int c, int h_out,
                                                          int w_out, float ratio_h, float ratio_w,
                                                          int align_corners, cudaStream_t stream) {
     CS_CHECK(check_sizes(dy, dx, n, h_in, w_in, c, h_out, w_out));
     const size_t count = (size_t)n * h_in * w_in * c;
-    bilinear_backward_kernel<<<blocks_for(count), kThreads, 0, stream>>>(
+    bilinear_backward_kernel<<<cs_grid(count), kCsThreads, 0, stream>>>(
         dy, dx, h_in, w_in, c, h_out, w_out, ratio_h, ratio_w, align_corners != 0, count);
     CS_CUDA_CHECK_LAUNCH("resize_bilinear backward kernel");
     return CUSEG_OK;
 }
+
+namespace {
+
+cuseg_status bilinear_forward(const cs_step *st, const cs_io *io, cs_cuda *cuda) {
+    const cs_shape &is = st->in_shape[0], &os = st->out_shape[0];
+    const int ac = st->node->p.resize.align_corners != 0;
+    double scale_h, scale_w;
+    cs_resize_mapping_scales(st->node, &scale_h, &scale_w);
+    const float ratio_h = cs_bilinear_ratio(is.h, os.h, ac, scale_h);
+    const float ratio_w = cs_bilinear_ratio(is.w, os.w, ac, scale_w);
+    const size_t count = cs_shape_count(&os);
+    return cs_with_storage(cuda->storage, [&](auto t) {
+        using T = decltype(t);
+        bilinear_kernel<T><<<cs_grid(count), kCsThreads, 0, cuda->stream>>>(
+            (const T *)io->in[0], (T *)io->out[0], is.h, is.w, is.c, os.h, os.w, ratio_h, ratio_w,
+            ac, count);
+        CS_CUDA_CHECK_LAUNCH("resize_bilinear kernel");
+        return CUSEG_OK;
+    });
+}
+
+cuseg_status nearest_forward(const cs_step *st, const cs_io *io, cs_cuda *cuda) {
+    const cs_shape &is = st->in_shape[0], &os = st->out_shape[0];
+    double scale_h, scale_w;
+    cs_resize_mapping_scales(st->node, &scale_h, &scale_w);
+    const float ratio_h = cs_resize_ratio(is.h, os.h, scale_h);
+    const float ratio_w = cs_resize_ratio(is.w, os.w, scale_w);
+    const size_t count = cs_shape_count(&os);
+    return cs_with_storage(cuda->storage, [&](auto t) {
+        using T = decltype(t);
+        nearest_kernel<T><<<cs_grid(count), kCsThreads, 0, cuda->stream>>>(
+            (const T *)io->in[0], (T *)io->out[0], is.h, is.w, is.c, os.h, os.w, ratio_h, ratio_w,
+            count);
+        CS_CUDA_CHECK_LAUNCH("resize_nearest kernel");
+        return CUSEG_OK;
+    });
+}
+
+} // namespace
+
+const cs_cuda_op cs_cuda_resize_bilinear = {NULL, bilinear_forward, NULL, NULL};
+const cs_cuda_op cs_cuda_resize_nearest = {NULL, nearest_forward, NULL, NULL};

@@ -1,8 +1,7 @@
-/* Bilinear and nearest resize kernels (NHWC float32), with exactly
- * torch.nn.functional.interpolate's semantics: the per-element arithmetic is
- * host/ops/op_math.h, shared with the CPU ops. ratio_h / ratio_w come from
- * cs_bilinear_ratio (bilinear) or cs_resize_ratio (nearest). All sizes must
- * be positive; the launches are asynchronous on `stream`. */
+/* The bilinear resize's backward kernel (NHWC float32) for training code;
+ * the forward kernels are the ops' rows in resize.cu. ratio_h / ratio_w come
+ * from cs_bilinear_ratio. All sizes must be positive; the launch is
+ * asynchronous on `stream`. */
 #ifndef CS_CUDA_RESIZE_CUH
 #define CS_CUDA_RESIZE_CUH
 
@@ -13,14 +12,6 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-cuseg_status cs_cuda_resize_bilinear(const float *x, float *y, int n, int h_in, int w_in, int c,
-                                     int h_out, int w_out, float ratio_h, float ratio_w,
-                                     int align_corners, cudaStream_t stream);
-
-cuseg_status cs_cuda_resize_nearest(const float *x, float *y, int n, int h_in, int w_in, int c,
-                                    int h_out, int w_out, float ratio_h, float ratio_w,
-                                    int align_corners, cudaStream_t stream);
 
 /* dx (n x h_in x w_in x c) = adjoint of the bilinear resize applied to dy
  * (n x h_out x w_out x c): each dx element gathers the dy elements whose taps

@@ -92,12 +92,35 @@ size_t cuseg_tensor_bytes(const cuseg_tensor *t);
 
 typedef struct cuseg_context cuseg_context;
 
+/* Arithmetic of CUDA sessions. CPU sessions always compute in float32 and
+ * ignore this. Reduced precisions store activations and weights in 16 bits
+ * and accumulate in float32 (tensor cores, NHWC); inputs and outputs of a
+ * session stay float32 (int32 for class maps) whatever the precision. */
+typedef enum cuseg_precision {
+    CUSEG_PRECISION_FP32 = 0, /* IEEE float32 throughout (no TF32)          */
+    CUSEG_PRECISION_TF32 = 1, /* float32 storage, TF32 tensor-core convs    */
+    CUSEG_PRECISION_BF16 = 2, /* bfloat16 storage, float32 accumulation     */
+    CUSEG_PRECISION_FP16 = 3  /* float16 storage, float32 accumulation      */
+} cuseg_precision;
+
+/* Zero-initialise and set what you need: every zero field means the default. */
 typedef struct cuseg_context_options {
     /* "auto" (or NULL): CUDA when a device is present and the backend
      * implements every op a model needs, else the CPU. "cpu". "cuda:N". */
     const char *device;
     /* CPU worker threads; 0 means one per available core. */
     int cpu_threads;
+    cuseg_precision precision;
+    /* A cudaStream_t on which every session of this context enqueues its
+     * work, or NULL: each session creates its own stream. A shared stream
+     * serialises the sessions' GPU work; cuseg_session_run still returns
+     * only once its outputs are on the host. The caller keeps it alive for
+     * as long as sessions of this context exist. */
+    void *cuda_stream;
+    /* Non-zero: time cuDNN's convolution algorithms once per shape when a
+     * session plans (slower planning, sometimes faster runs); zero: cuDNN's
+     * heuristics choose. */
+    int cudnn_search;
 } cuseg_context_options;
 
 /* options may be NULL (auto device, all cores). Caller releases ctx. */
@@ -333,6 +356,9 @@ cuseg_status cuseg_session_run(cuseg_session *s, const cuseg_tensor *const *inpu
  * the next run or plan on it. */
 cuseg_status cuseg_session_output(const cuseg_session *s, int i,
                                   const cuseg_tensor **out);
+/* Where the session runs: "cpu" or "cuda:N" ("auto" contexts resolve per
+ * session); owned by the session. */
+const char *cuseg_session_device(const cuseg_session *s);
 /* Bytes of the activation arena of the current plan (its peak), and the sum
  * of every activation's size, which is what a plan without reuse would need. */
 cuseg_status cuseg_session_memory(const cuseg_session *s, size_t *arena_bytes,

@@ -139,8 +139,12 @@ class Model {
 
 class Context {
   public:
-    explicit Context(const std::string &device = "auto", int cpu_threads = 0) {
-        cuseg_context_options o = {device.c_str(), cpu_threads};
+    explicit Context(const std::string &device = "auto", int cpu_threads = 0,
+                     cuseg_precision precision = CUSEG_PRECISION_FP32) {
+        cuseg_context_options o{};
+        o.device = device.c_str();
+        o.cpu_threads = cpu_threads;
+        o.precision = precision;
         cuseg_context *c = nullptr;
         check(cuseg_context_create(&o, &c));
         h_.reset(c);
@@ -170,6 +174,8 @@ class Session {
         check(cuseg_session_output(h_.get(), i, &t));
         return Tensor::view(t);
     }
+    /* "cpu" or "cuda:N". */
+    std::string device() const { return cuseg_session_device(h_.get()); }
     cuseg_session *get() const { return h_.get(); }
 
   private:

@@ -68,6 +68,63 @@ static void to_int32(const cs_image *img, int32_t *dst) {
         dst[i] = img->bit_depth == 16 ? ((const uint16_t *)img->data)[i] : ((const uint8_t *)img->data)[i];
 }
 
+int cs_cli_report_metrics(const cs_confusion *cm, const char *names_file, int images, int failures,
+                          const char *json) {
+    const int classes = cm->classes;
+    int rc = 0;
+    char **names = calloc((size_t)classes, sizeof(char *));
+    FILE *nf = names_file ? fopen(names_file, "r") : NULL;
+    char line[256];
+    for (int c = 0; nf && names && c < classes && fgets(line, sizeof line, nf); ++c) {
+        line[strcspn(line, "\r\n")] = '\0';
+        names[c] = strdup(line);
+    }
+    if (nf) fclose(nf);
+    cs_metrics m;
+    cs_metrics_compute(cm, &m);
+    printf("%d images, %llu labelled pixels, %d failed\n\n", images, (unsigned long long)m.pixels, failures);
+    printf("%-5s %-20s %10s %10s %10s\n", "class", "name", "IoU", "accuracy", "Dice");
+    for (int c = 0; c < classes; ++c)
+        printf("%-5d %-20s %10.6f %10.6f %10.6f\n", c, names && names[c] ? names[c] : "", m.iou[c], m.accuracy[c],
+               m.dice[c]);
+    printf("\npixel accuracy   %.6f\nmean accuracy    %.6f\nmIoU             %.6f\nFW IoU           %.6f\n"
+           "mean Dice        %.6f\n",
+           m.pixel_accuracy, m.mean_accuracy, m.miou, m.fw_iou, m.mean_dice);
+    if (json) {
+        FILE *f = fopen(json, "w");
+        if (!f) {
+            fprintf(stderr, "cuseg eval: cannot write %s\n", json);
+            rc = 1;
+        } else {
+            fprintf(f, "{\"images\":%d,\"failed\":%d,\"pixels\":%llu,\"pixel_accuracy\":%.17g,\"mean_accuracy\":%.17g,"
+                       "\"miou\":%.17g,\"fw_iou\":%.17g,\"mean_dice\":%.17g,\"per_class\":[",
+                    images, failures, (unsigned long long)m.pixels, m.pixel_accuracy, m.mean_accuracy, m.miou,
+                    m.fw_iou, m.mean_dice);
+            for (int c = 0; c < classes; ++c) {
+                /* NaN is not JSON: null. */
+                char iou[32], acc[32], dice[32];
+                snprintf(iou, sizeof iou, isnan(m.iou[c]) ? "null" : "%.17g", m.iou[c]);
+                snprintf(acc, sizeof acc, isnan(m.accuracy[c]) ? "null" : "%.17g", m.accuracy[c]);
+                snprintf(dice, sizeof dice, isnan(m.dice[c]) ? "null" : "%.17g", m.dice[c]);
+                fprintf(f, "%s{\"class\":%d,\"iou\":%s,\"accuracy\":%s,\"dice\":%s}", c ? "," : "", c, iou, acc, dice);
+            }
+            fprintf(f, "],\"confusion\":[");
+            for (int g = 0; g < classes; ++g) {
+                fprintf(f, "%s[", g ? "," : "");
+                for (int p = 0; p < classes; ++p)
+                    fprintf(f, "%s%llu", p ? "," : "", (unsigned long long)cm->m[(size_t)g * classes + p]);
+                fprintf(f, "]");
+            }
+            fprintf(f, "]}\n");
+            fclose(f);
+        }
+    }
+    for (int c = 0; names && c < classes; ++c) free(names[c]);
+    free(names);
+    cs_metrics_free(&m);
+    return rc;
+}
+
 int cs_cli_eval(int argc, char **argv) {
     const char *pred_dir = NULL, *gt_dir = NULL, *json = NULL, *names_file = NULL;
     int classes = 0, ignore = 255;
@@ -130,56 +187,7 @@ int cs_cli_eval(int argc, char **argv) {
         cs_image_free(&g);
         cs_image_free(&p);
     }
-    char **names = calloc((size_t)classes, sizeof(char *));
-    FILE *nf = names_file ? fopen(names_file, "r") : NULL;
-    char line[256];
-    for (int c = 0; nf && names && c < classes && fgets(line, sizeof line, nf); ++c) {
-        line[strcspn(line, "\r\n")] = '\0';
-        names[c] = strdup(line);
-    }
-    if (nf) fclose(nf);
-    cs_metrics m;
-    cs_metrics_compute(&cm, &m);
-    printf("%d images, %llu labelled pixels, %d failed\n\n", gts.n - failures, (unsigned long long)m.pixels, failures);
-    printf("%-5s %-20s %10s %10s %10s\n", "class", "name", "IoU", "accuracy", "Dice");
-    for (int c = 0; c < classes; ++c)
-        printf("%-5d %-20s %10.6f %10.6f %10.6f\n", c, names && names[c] ? names[c] : "", m.iou[c], m.accuracy[c],
-               m.dice[c]);
-    printf("\npixel accuracy   %.6f\nmean accuracy    %.6f\nmIoU             %.6f\nFW IoU           %.6f\n"
-           "mean Dice        %.6f\n",
-           m.pixel_accuracy, m.mean_accuracy, m.miou, m.fw_iou, m.mean_dice);
-    if (json) {
-        FILE *f = fopen(json, "w");
-        if (!f) {
-            fprintf(stderr, "cuseg eval: cannot write %s\n", json);
-            ++failures;
-        } else {
-            fprintf(f, "{\"images\":%d,\"failed\":%d,\"pixels\":%llu,\"pixel_accuracy\":%.17g,\"mean_accuracy\":%.17g,"
-                       "\"miou\":%.17g,\"fw_iou\":%.17g,\"mean_dice\":%.17g,\"per_class\":[",
-                    gts.n - failures, failures, (unsigned long long)m.pixels, m.pixel_accuracy, m.mean_accuracy, m.miou,
-                    m.fw_iou, m.mean_dice);
-            for (int c = 0; c < classes; ++c) {
-                /* NaN is not JSON: null. */
-                char iou[32], acc[32], dice[32];
-                snprintf(iou, sizeof iou, isnan(m.iou[c]) ? "null" : "%.17g", m.iou[c]);
-                snprintf(acc, sizeof acc, isnan(m.accuracy[c]) ? "null" : "%.17g", m.accuracy[c]);
-                snprintf(dice, sizeof dice, isnan(m.dice[c]) ? "null" : "%.17g", m.dice[c]);
-                fprintf(f, "%s{\"class\":%d,\"iou\":%s,\"accuracy\":%s,\"dice\":%s}", c ? "," : "", c, iou, acc, dice);
-            }
-            fprintf(f, "],\"confusion\":[");
-            for (int g = 0; g < classes; ++g) {
-                fprintf(f, "%s[", g ? "," : "");
-                for (int p = 0; p < classes; ++p)
-                    fprintf(f, "%s%llu", p ? "," : "", (unsigned long long)cm.m[(size_t)g * classes + p]);
-                fprintf(f, "]");
-            }
-            fprintf(f, "]}\n");
-            fclose(f);
-        }
-    }
-    for (int c = 0; names && c < classes; ++c) free(names[c]);
-    free(names);
-    cs_metrics_free(&m);
+    if (cs_cli_report_metrics(&cm, names_file, gts.n - failures, failures, json) != 0) ++failures;
     cs_confusion_free(&cm);
     for (int i = 0; i < gts.n; ++i) free(gts.paths[i]);
     free(gts.paths);

@@ -18,6 +18,14 @@ cuseg_status cuseg_context_create(const cuseg_context_options *options, cuseg_co
     cuseg_context c;
     memset(&c, 0, sizeof c);
     c.cpu_threads = threads ? threads : omp_get_num_procs();
+    if (options) {
+        CS_CHECK_ARG(options->precision >= CUSEG_PRECISION_FP32 &&
+                         options->precision <= CUSEG_PRECISION_FP16,
+                     "cuseg_context_create: unknown precision %d", (int)options->precision);
+        c.precision = options->precision;
+        c.cuda_stream = options->cuda_stream;
+        c.cudnn_search = options->cudnn_search;
+    }
     int n_cuda = cs_cuda_device_count();
     if (strcmp(dev, "cpu") == 0) {
         c.kind = CS_DEVICE_CPU;

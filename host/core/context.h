@@ -9,6 +9,9 @@ struct cuseg_context {
     cs_device_kind kind; /* AUTO resolves per session (see cuseg_context_options) */
     int cuda_index;
     int cpu_threads;
+    cuseg_precision precision;
+    void *cuda_stream;
+    int cudnn_search;
     char device[32];
 };
 

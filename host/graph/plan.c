@@ -136,7 +136,7 @@ cuseg_status cs_plan_offsets(const size_t *size, const int *first, const int *la
 }
 
 static cuseg_status build(const cuseg_graph *g, const int (*input_dims)[4], int n_inputs,
-                          cs_plan *plan, int training) {
+                          size_t f32_bytes, cs_plan *plan, int training) {
     memset(plan, 0, sizeof *plan);
     if (n_inputs != g->n_inputs)
         return cs_error(CUSEG_ERR_INVALID_ARGUMENT, "the graph has %d input(s), %d shape(s) given",
@@ -216,7 +216,9 @@ static cuseg_status build(const cuseg_graph *g, const int (*input_dims)[4], int 
         for (int o = 0; o < s->n_out; ++o) {
             first[s->out_values[o]] = i;
             if (last[s->out_values[o]] < i) last[s->out_values[o]] = i;
-            size[s->out_values[o]] = cs_shape_bytes(&s->out_shape[o]);
+            const cs_shape *sh = &s->out_shape[o];
+            size[s->out_values[o]] =
+                sh->dtype == CUSEG_F32 ? cs_shape_count(sh) * f32_bytes : cs_shape_bytes(sh);
         }
         for (int j = 0; j < s->n_in; ++j)
             if (last[s->in_values[j]] < i) last[s->in_values[j]] = i;
@@ -241,10 +243,15 @@ fail:
 
 cuseg_status cs_plan_build(const cuseg_graph *g, const int (*input_dims)[4], int n_inputs,
                            cs_plan *plan) {
-    return build(g, input_dims, n_inputs, plan, 0);
+    return build(g, input_dims, n_inputs, sizeof(float), plan, 0);
+}
+
+cuseg_status cs_plan_build_stored(const cuseg_graph *g, const int (*input_dims)[4], int n_inputs,
+                                  size_t f32_bytes, cs_plan *plan) {
+    return build(g, input_dims, n_inputs, f32_bytes, plan, 0);
 }
 
 cuseg_status cs_plan_build_training(const cuseg_graph *g, const int (*input_dims)[4], int n_inputs,
                                     cs_plan *plan) {
-    return build(g, input_dims, n_inputs, plan, 1);
+    return build(g, input_dims, n_inputs, sizeof(float), plan, 1);
 }

@@ -22,6 +22,10 @@ typedef struct cs_plan {
  * removal, conv+BN+activation fusion, liveness and offset assignment. */
 cuseg_status cs_plan_build(const cuseg_graph *g, const int (*input_dims)[4], int n_inputs,
                            cs_plan *plan);
+/* The same with f32 activations stored in f32_bytes each (2 for the CUDA
+ * backend's 16-bit precisions). */
+cuseg_status cs_plan_build_stored(const cuseg_graph *g, const int (*input_dims)[4], int n_inputs,
+                                  size_t f32_bytes, cs_plan *plan);
 /* For training: no fusion (each op's backward needs its own output) and no
  * buffer reuse (the backward pass reads every forward activation). */
 cuseg_status cs_plan_build_training(const cuseg_graph *g, const int (*input_dims)[4], int n_inputs,

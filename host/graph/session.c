@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend.h"
 #include "core/context.h"
 #include "core/status.h"
 #include "core/tensor.h"
@@ -20,6 +21,8 @@ struct cuseg_session {
     const cuseg_model *model;
     const cuseg_context *ctx;
     cs_cpu cpu;
+    cs_cuda *cuda; /* the CUDA backend, or NULL: the session runs on the CPU */
+    char device[32];
     cs_plan plan;
     int planned;
     void *arena;
@@ -57,14 +60,14 @@ void cuseg_model_release(cuseg_model *m) {
 
 const cuseg_graph *cuseg_model_graph(const cuseg_model *m) { return m ? m->graph : NULL; }
 
-/* Ops of the graph that have no CUDA kernel yet, as "a, b" into buf. */
+/* Ops of the graph that have no CUDA kernel, as "a, b" into buf. */
 static int missing_cuda_ops(const cuseg_graph *g, char *buf, size_t size) {
     int n = 0;
     char seen[CS_OP_COUNT] = {0};
     buf[0] = '\0';
     for (int k = 0; k < g->n_nodes; ++k) {
         cs_op_id op = g->nodes[k].op;
-        if (op == CS_OP_INPUT || cs_op(op)->cuda_forward || seen[op]) continue;
+        if (cs_cuda_supports(op) || seen[op]) continue;
         seen[op] = 1;
         size_t len = strlen(buf);
         snprintf(buf + len, size - len, "%s%s", n++ ? ", " : "", cs_op(op)->name);
@@ -72,29 +75,49 @@ static int missing_cuda_ops(const cuseg_graph *g, char *buf, size_t size) {
     return n;
 }
 
+/* Picks the backend: cuda:N as asked; auto takes CUDA device 0 when the
+ * backend runs every op of the model and starts, else the CPU. */
+static cuseg_status choose_backend(cuseg_session *s) {
+    const cuseg_context *ctx = s->ctx;
+    if (ctx->kind == CS_DEVICE_CPU) return CUSEG_OK;
+    char missing[512];
+    const int n_missing = missing_cuda_ops(s->model->graph, missing, sizeof missing);
+    if (n_missing) {
+        if (ctx->kind == CS_DEVICE_AUTO) return CUSEG_OK;
+        return cs_error(CUSEG_ERR_UNSUPPORTED,
+                        "device %s: the CUDA backend cannot run this model (%d op%s without a "
+                        "CUDA kernel: %s)",
+                        ctx->device, n_missing, n_missing == 1 ? "" : "s", missing);
+    }
+    const cs_cuda_config config = {.device = ctx->kind == CS_DEVICE_CUDA ? ctx->cuda_index : 0,
+                                   .stream = ctx->cuda_stream,
+                                   .precision = ctx->precision,
+                                   .cudnn_search = ctx->cudnn_search};
+    cuseg_status st = cs_cuda_create(&config, &s->cuda);
+    if (st != CUSEG_OK) {
+        if (ctx->kind == CS_DEVICE_AUTO) return CUSEG_OK; /* auto falls back to the CPU */
+        return st;
+    }
+    snprintf(s->device, sizeof s->device, "cuda:%d", config.device);
+    return CUSEG_OK;
+}
+
 cuseg_status cuseg_session_create(const cuseg_model *model, const cuseg_context *ctx,
                                   cuseg_session **out) {
     CS_CHECK_ARG(out, "cuseg_session_create: out is NULL");
     *out = NULL;
     CS_CHECK_ARG(model && ctx, "cuseg_session_create: model or context is NULL");
-    char missing[512];
-    int n_missing = missing_cuda_ops(model->graph, missing, sizeof missing);
-    /* The CUDA executor arrives with the CUDA backend; until every op has a
-     * kernel, explicit cuda:N sessions are refused and auto picks the CPU. */
-    if (ctx->kind == CS_DEVICE_CUDA)
-        return cs_error(CUSEG_ERR_UNSUPPORTED,
-                        "device %s: the CUDA backend cannot run this model yet (%d op%s without a "
-                        "CUDA kernel: %s)",
-                        ctx->device, n_missing, n_missing == 1 ? "" : "s",
-                        n_missing ? missing : "executor pending");
     cuseg_session *s;
     CS_CHECK(cs_calloc((void **)&s, sizeof *s, "session"));
     s->model = model;
     s->ctx = ctx;
     s->cpu.n_threads = ctx->cpu_threads;
-    cuseg_status st = CUSEG_OK;
-    if (dnnl_engine_create(&s->cpu.engine, dnnl_cpu, 0) != dnnl_success ||
-        dnnl_stream_create(&s->cpu.stream, s->cpu.engine, dnnl_stream_default_flags) != dnnl_success)
+    snprintf(s->device, sizeof s->device, "cpu");
+    cuseg_status st = choose_backend(s);
+    if (st == CUSEG_OK && !s->cuda &&
+        (dnnl_engine_create(&s->cpu.engine, dnnl_cpu, 0) != dnnl_success ||
+         dnnl_stream_create(&s->cpu.stream, s->cpu.engine, dnnl_stream_default_flags) !=
+             dnnl_success))
         st = cs_error(CUSEG_ERR_INTERNAL, "cuseg_session_create: cannot create the oneDNN engine");
     if (st == CUSEG_OK)
         st = cs_calloc((void **)&s->value_ptr, sizeof(void *) * (size_t)(model->graph->n_values + 1),
@@ -110,7 +133,10 @@ cuseg_status cuseg_session_create(const cuseg_model *model, const cuseg_context 
     return CUSEG_OK;
 }
 
+const char *cuseg_session_device(const cuseg_session *s) { return s ? s->device : ""; }
+
 static void release_plan(cuseg_session *s) {
+    if (s->cuda) cs_cuda_unprepare(s->cuda, &s->plan);
     for (int i = 0; i < s->plan.n_steps; ++i) {
         cs_step *st = &s->plan.steps[i];
         const cs_op_def *def = cs_op(st->node->op);
@@ -136,6 +162,7 @@ cuseg_status cs_cpu_reserve_scratch(cs_cpu *cpu, size_t bytes) {
 void cuseg_session_release(cuseg_session *s) {
     if (!s) return;
     release_plan(s);
+    cs_cuda_release(s->cuda);
     free(s->cpu.scratch);
     if (s->cpu.stream) dnnl_stream_destroy(s->cpu.stream);
     if (s->cpu.engine) dnnl_engine_destroy(s->cpu.engine);
@@ -156,6 +183,17 @@ cuseg_status cuseg_session_plan(cuseg_session *s, const int (*shapes)[4], int n_
     CS_CHECK_ARG(s && shapes, "cuseg_session_plan: NULL argument");
     const cuseg_graph *g = s->model->graph;
     release_plan(s);
+    if (s->cuda) {
+        CS_CHECK(cs_plan_build_stored(g, shapes, n_inputs, cs_cuda_storage_bytes(s->ctx->precision),
+                                      &s->plan));
+        cuseg_status st = cs_cuda_prepare(s->cuda, g, &s->plan);
+        if (st != CUSEG_OK) {
+            cs_plan_free(&s->plan);
+            return st;
+        }
+        s->planned = 1;
+        return CUSEG_OK;
+    }
     CS_CHECK(cs_plan_build(g, shapes, n_inputs, &s->plan));
     cuseg_status st = CUSEG_OK;
     if (s->plan.arena_bytes) {
@@ -198,6 +236,7 @@ cuseg_status cuseg_session_run(cuseg_session *s, const cuseg_tensor *const *inpu
     }
     if (!s->planned || memcmp(dims, s->plan.input_dims, sizeof(int[4]) * (size_t)n_inputs) != 0)
         CS_CHECK(cuseg_session_plan(s, (const int (*)[4])dims, n_inputs));
+    if (s->cuda) return cs_cuda_run(s->cuda, g, &s->plan, inputs, s->outputs);
 
     for (int v = 0; v < g->n_values; ++v)
         s->value_ptr[v] = s->plan.value_offset[v] == SIZE_MAX

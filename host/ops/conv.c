@@ -15,6 +15,7 @@
 #include <xmmintrin.h>
 
 #include "core/status.h"
+#include "ops/conv.h"
 #include "ops/cpu.h"
 #include "ops/op_math.h"
 #include "ops/ops.h"
@@ -118,11 +119,9 @@ static cuseg_status dnnl_check(dnnl_status_t s, const cs_step *st, const char *w
             status = dnnl_check((call), st, what);                                                 \
     } while (0)
 
-/* Weights and bias with a following batch norm folded in (models.md §0.5):
- * W' = W * s and b' = (b - mean) * s + beta per output channel, with
- * s = gamma / sqrt(var + eps), computed in double. */
-static cuseg_status folded_params(const cs_step *st, const cuseg_graph *g, float **weights,
-                                  float **bias) {
+/* ops/conv.h; shared with cuda/conv.cu. */
+cuseg_status cs_conv_folded_params(const cs_step *st, const cuseg_graph *g, float **weights,
+                                   float **bias) {
     const cs_node *node = st->node;
     const cuseg_conv2d_params *p = &node->p.conv;
     const cs_param *w = cs_node_param(g, node, 0);
@@ -456,7 +455,7 @@ static cuseg_status dw_prepare(cs_step *st, const cuseg_graph *g, conv_state *s)
     const cuseg_conv2d_params *p = &st->node->p.conv;
     const int C = p->out_channels, taps = p->kernel_h * p->kernel_w;
     float *w, *b;
-    CS_CHECK(folded_params(st, g, &w, &b));
+    CS_CHECK(cs_conv_folded_params(st, g, &w, &b));
     s->dw_bias = b;
     if (cs_alloc((void **)&s->dw_weights, sizeof(float) * (size_t)C * taps, "depthwise weights")) {
         free(w);
@@ -761,7 +760,7 @@ static cuseg_status conv_prepare(cs_step *st, const cuseg_graph *g, cs_cpu *cpu)
     dnnl_primitive_attr_t attr = NULL;
     dnnl_post_ops_t post = NULL;
     dnnl_primitive_desc_t pd = NULL;
-    cuseg_status status = folded_params(st, g, &weights, &bias);
+    cuseg_status status = cs_conv_folded_params(st, g, &weights, &bias);
     TRY_DNNL(dnnl_primitive_attr_create(&attr), "attributes");
     TRY_DNNL(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user),
              "attributes");

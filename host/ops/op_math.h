@@ -119,6 +119,22 @@ static inline CS_HD int cs_nearest_index(int o, int in, int out, float ratio) {
     return i < in - 1 ? i : in - 1;
 }
 
+/* Transposed convolution (dilation 1) as a GEMM then a gather ("col2im"):
+ * output index o along one axis receives input index h through kernel tap i
+ * where h * stride - pad + i == o. Those pairs are i = *i_first + t * stride,
+ * h = *h_first - t for t = 0 .. count - 1 (count returned, 0 when none),
+ * restricted to 0 <= h < in and 0 <= i < k. Requires o, pad >= 0. */
+static inline CS_HD int cs_col2im_taps(int o, int pad, int stride, int k, int in, int *i_first,
+                                       int *h_first) {
+    const int r = o + pad, i0 = r % stride, h0 = r / stride;
+    const int t_lo = h0 - (in - 1) > 0 ? h0 - (in - 1) : 0;
+    int t_hi = i0 < k ? (k - 1 - i0) / stride : -1;
+    if (t_hi > h0) t_hi = h0;
+    *i_first = i0 + t_lo * stride;
+    *h_first = h0 - t_lo;
+    return t_hi >= t_lo ? t_hi - t_lo + 1 : 0;
+}
+
 static inline CS_HD float cs_relu(float x) { return x > 0.0f ? x : 0.0f; }
 static inline CS_HD float cs_relu6(float x) { return x < 0.0f ? 0.0f : (x > 6.0f ? 6.0f : x); }
 

@@ -60,8 +60,8 @@ typedef struct cs_op_def {
     /* Training: gradients of the inputs and parameters; NULL where an op has
      * no backward yet (or none: argmax). */
     cuseg_status (*cpu_backward)(const cs_step *step, const cs_grad_io *io, cs_cpu *cpu);
-    /* CUDA entry points; NULL where the CUDA backend has no kernel yet. */
-    cuseg_status (*cuda_forward)(const cs_step *step, const cs_io *io, void *cuda);
+    /* The CUDA rows are cuda/backend.cuh's cs_cuda_op, one per op family
+     * file in cuda/ (conv.cu beside conv.c, ...). */
 } cs_op_def;
 
 const cs_op_def *cs_op(cs_op_id id);

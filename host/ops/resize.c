@@ -113,7 +113,7 @@ static cuseg_status nearest_infer(const cs_node *node, const cs_shape *in, cs_sh
 
 /* The scale factors the coordinate mapping uses: PyTorch passes them to its
  * kernels only when the caller gave scale_factor, else the ratio is in/out. */
-static void mapping_scales(const cs_node *node, double *scale_h, double *scale_w) {
+void cs_resize_mapping_scales(const cs_node *node, double *scale_h, double *scale_w) {
     const cuseg_resize_params *p = &node->p.resize;
     const int by_scale = node->n_inputs == 1 && p->out_h <= 0 && p->out_w <= 0;
     *scale_h = by_scale ? p->scale_h : 0.0;
@@ -238,7 +238,7 @@ static cuseg_status bilinear_forward(const cs_step *st, const cs_io *io, cs_cpu 
     const cuseg_resize_params *p = &st->node->p.resize;
     const int ac = p->align_corners != 0;
     double scale_h, scale_w;
-    mapping_scales(st->node, &scale_h, &scale_w);
+    cs_resize_mapping_scales(st->node, &scale_h, &scale_w);
     return cs_resize_bilinear_forward_cpu(io->in[0], io->out[0], is->n, is->h, is->w, is->c, os->h,
                                           os->w, cs_bilinear_ratio(is->h, os->h, ac, scale_h),
                                           cs_bilinear_ratio(is->w, os->w, ac, scale_w), ac,
@@ -249,7 +249,7 @@ static cuseg_status nearest_forward(const cs_step *st, const cs_io *io, cs_cpu *
     const cs_shape *is = &st->in_shape[0], *os = &st->out_shape[0];
     const int h_in = is->h, w_in = is->w, c = is->c, h_out = os->h, w_out = os->w;
     double scale_h, scale_w;
-    mapping_scales(st->node, &scale_h, &scale_w);
+    cs_resize_mapping_scales(st->node, &scale_h, &scale_w);
     const float ratio_h = cs_resize_ratio(h_in, h_out, scale_h);
     const float ratio_w = cs_resize_ratio(w_in, w_out, scale_w);
     const float *x = io->in[0];
@@ -279,7 +279,7 @@ static cuseg_status bilinear_backward(const cs_step *st, const cs_grad_io *io, c
         return CUSEG_OK;
     const int ac = st->node->p.resize.align_corners != 0;
     double scale_h, scale_w;
-    mapping_scales(st->node, &scale_h, &scale_w);
+    cs_resize_mapping_scales(st->node, &scale_h, &scale_w);
     return cs_resize_bilinear_backward_cpu(
         io->dout[0], io->din[0], is->n, is->h, is->w, is->c, os->h, os->w,
         cs_bilinear_ratio(is->h, os->h, ac, scale_h), cs_bilinear_ratio(is->w, os->w, ac, scale_w),
@@ -295,7 +295,7 @@ static cuseg_status nearest_backward(const cs_step *st, const cs_grad_io *io, cs
     if (!dx || !dy)
         return CUSEG_OK;
     double scale_h, scale_w;
-    mapping_scales(st->node, &scale_h, &scale_w);
+    cs_resize_mapping_scales(st->node, &scale_h, &scale_w);
     const float ratio_h = cs_resize_ratio(is->h, os->h, scale_h);
     const float ratio_w = cs_resize_ratio(is->w, os->w, scale_w);
     const int C = is->c, blocks = (C + 15) / 16;
@@ -317,8 +317,6 @@ static cuseg_status nearest_backward(const cs_step *st, const cs_grad_io *io, cs
     return CUSEG_OK;
 }
 
-/* cuda_forward stays NULL until the CUDA executor exists (cuda/resize.cu has
- * the kernels). */
 const cs_op_def cs_op_resize_bilinear = {.name = "resize_bilinear",
                                          .infer = bilinear_infer,
                                          .n_outputs = 1,

@@ -6,6 +6,7 @@
 #define CS_RESIZE_H
 
 #include "cuseg.h"
+#include "graph/graph.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -25,6 +26,11 @@ cuseg_status cs_resize_bilinear_backward_cpu(const float *dy, float *dx, int n, 
                                              int c, int h_out, int w_out, float ratio_h,
                                              float ratio_w, int align_corners, int accumulate,
                                              int n_threads);
+
+/* The scale factors that define the coordinate mapping of a resize node:
+ * the node's own when it was given scale factors and no size, else 0 (the
+ * ratio is then in / out), as PyTorch distinguishes the two. */
+void cs_resize_mapping_scales(const cs_node *node, double *scale_h, double *scale_w);
 
 #ifdef __cplusplus
 }

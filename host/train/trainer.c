@@ -413,7 +413,7 @@ static cuseg_status setup(trainer *t, cs_train_config *c) {
         lc.train = 0;
         lc.batch = c->val_batch > 0 ? c->val_batch : (a->resize != CS_RESIZE_NONE ? c->batch : 1);
         CS_CHECK(cs_loader_create(&lc, &t->val_loader));
-        cuseg_context_options co = {c->device ? c->device : "cpu", c->threads};
+        cuseg_context_options co = {.device = c->device ? c->device : "cpu", .cpu_threads = c->threads};
         CS_CHECK(cuseg_context_create(&co, &t->ctx));
     }
     /* the schedule in optimizer steps */

@@ -55,6 +55,7 @@ double json_number(const std::string &json, const std::string &key) {
 }  // namespace
 
 TEST(CliEval, MatchesNumpyOnCamVidToTheLastPrintedDigit) {
+    CUSEG_REQUIRE_SHARED();
     const std::string gt = std::string(CUSEG_SHARED_DIR) + "/datasets/camvid/val/labels";
     const std::string pred = testing::TempDir() + "/eval_pred";
     mkdir(pred.c_str(), 0755);
@@ -110,6 +111,7 @@ TEST(CliEval, MatchesNumpyOnCamVidToTheLastPrintedDigit) {
 }
 
 TEST(CliEval, ReportsMismatchedAndMissingFilesByName) {
+    CUSEG_REQUIRE_SHARED();
     const std::string gt = testing::TempDir() + "/eval_gt2", pred = testing::TempDir() + "/eval_pred2";
     mkdir(gt.c_str(), 0755);
     mkdir(pred.c_str(), 0755);

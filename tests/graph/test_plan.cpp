@@ -67,8 +67,9 @@ TEST(MemoryPlan, ChainReusesBuffersAndStaysCorrect) {
     cuseg_model *m;
     ASSERT_EQ(cuseg_model_create(&g, &m), CUSEG_OK);
     cuseg_context *ctx;
-    ASSERT_EQ(cuseg_context_create(nullptr, &ctx), CUSEG_OK);
-    EXPECT_STREQ(cuseg_context_device(ctx), "cpu"); /* no GPU on the test machines */
+    cuseg_context_options cpu = {"cpu", 0};
+    ASSERT_EQ(cuseg_context_create(&cpu, &ctx), CUSEG_OK);
+    EXPECT_STREQ(cuseg_context_device(ctx), "cpu");
     cuseg_session *s;
     ASSERT_EQ(cuseg_session_create(m, ctx, &s), CUSEG_OK);
     cuseg_tensor *t;

@@ -37,6 +37,7 @@ const std::string kOwn = std::string(CUSEG_SOURCE_DIR) + "/tests/golden/images/"
 }  // namespace
 
 TEST(ImageRead, MatchesPillowOnRealAndSyntheticFiles) {
+    CUSEG_REQUIRE_SHARED();
     std::ifstream digests(std::string(CUSEG_SOURCE_DIR) + "/tests/golden/image_digests.txt");
     ASSERT_TRUE(digests.good());
     std::string line;
@@ -115,6 +116,7 @@ TEST(ImageWrite, PalettePngKeepsIndicesAndColours) {
 }
 
 TEST(ImageRead, BadFilesAreReportedByNameAndNeverCrash) {
+    CUSEG_REQUIRE_SHARED();
     const std::string png = slurp(kShared + "camvid/train/images/0001TP_006690.png");
     const std::string jpg = slurp(kShared + "labelme_examples/semantic_segmentation/json/2011_000003.jpg");
     ASSERT_GT(png.size(), 1000u);

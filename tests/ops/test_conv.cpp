@@ -5,6 +5,8 @@
 #include "grad_harness.h"
 #include "op_harness.h"
 
+#include "ops/op_math.h"
+
 using namespace cstest;
 
 namespace {
@@ -330,4 +332,30 @@ TEST(ConvTranspose2d, GradientsMatchFiniteDifferences) {
     };
     uint32_t seed = 800;
     for (const Case &k : cases) check_conv_grad(k, true, seed += 10);
+}
+
+/* cs_col2im_taps (the CUDA transposed convolution's gather) lists exactly the
+ * (input index, tap) pairs with h * stride - pad + i == o, in order, for
+ * every output of a range of geometries (FCN's 16/8 and 4/2 upscoring,
+ * U-Net's 2/2, padded and output-padded cases). */
+TEST(ConvTranspose2d, Col2imTapsMatchTheDefinition) {
+    for (int k = 1; k <= 16; ++k)
+        for (int stride = 1; stride <= 8; ++stride)
+            for (int pad = 0; pad < k; ++pad)
+                for (int in = 1; in <= 5; ++in) {
+                    const int out = (in - 1) * stride - 2 * pad + k + (stride - 1);
+                    for (int o = 0; o < out; ++o) {
+                        std::vector<std::pair<int, int>> want;
+                        for (int i = 0; i < k; ++i)
+                            for (int h = in - 1; h >= 0; --h)
+                                if (h * stride - pad + i == o) want.push_back({i, h});
+                        std::sort(want.begin(), want.end());
+                        int i0 = -1, h0 = -1;
+                        const int n = cs_col2im_taps(o, pad, stride, k, in, &i0, &h0);
+                        std::vector<std::pair<int, int>> got;
+                        for (int t = 0; t < n; ++t) got.push_back({i0 + t * stride, h0 - t});
+                        ASSERT_EQ(got, want) << "k " << k << " stride " << stride << " pad " << pad
+                                             << " in " << in << " o " << o;
+                    }
+                }
 }

@@ -204,6 +204,7 @@ struct ExactCase {
 class CrfExact : public ::testing::TestWithParam<ExactCase> {};
 
 TEST_P(CrfExact, MatchesDenseMeanField) {
+    CUSEG_REQUIRE_SHARED();
     const ExactCase &c = GetParam();
     const std::vector<uint8_t> rgb = camvid_crop(c.file, c.x0, c.y0, c.h, c.w);
     const std::vector<float> prob = smooth_prob(c.h, c.w, c.labels, c.seed);
@@ -254,6 +255,7 @@ INSTANTIATE_TEST_SUITE_P(
 class CrfGolden : public ::testing::TestWithParam<const char *> {};
 
 TEST_P(CrfGolden, MatchesPydensecrf) {
+    CUSEG_REQUIRE_SHARED();
     cstest::GoldenFile g(std::string("crf/") + GetParam() + ".safetensors");
     ASSERT_NE(g.file(), nullptr);
     const cs_st_tensor *q_t = g.tensor("q");
@@ -295,6 +297,7 @@ INSTANTIATE_TEST_SUITE_P(Crf, CrfGolden, ::testing::Values("deeplab_default", "a
  * does not change a bit; the batch helper equals image-by-image runs; the
  * output may overwrite the input. */
 TEST(Crf, ThreadCountBatchAndInPlace) {
+    CUSEG_REQUIRE_SHARED();
     const int h = 37, w = 41, labels = 6;
     const cs_crf_params p = cs_crf_default_params();
     std::vector<uint8_t> rgb = camvid_crop("0001TP_006690.png", 120, 80, h, w);
@@ -323,6 +326,7 @@ TEST(Crf, ThreadCountBatchAndInPlace) {
 
 /* cs_crf_run is cs_crf_run_unary on U = -log(clip(P, 1e-5, 1)), bit for bit. */
 TEST(Crf, UnaryEntryPoint) {
+    CUSEG_REQUIRE_SHARED();
     const int h = 19, w = 23, labels = 5;
     const cs_crf_params p = cs_crf_default_params();
     const std::vector<uint8_t> rgb = camvid_crop("0001TP_006720.png", 33, 44, h, w);
@@ -340,6 +344,7 @@ TEST(Crf, UnaryEntryPoint) {
 /* No pairwise term (0 iterations, or both weights 0): Q is the renormalised
  * clipped input. */
 TEST(Crf, NoPairwiseGivesTheUnarySoftmax) {
+    CUSEG_REQUIRE_SHARED();
     const int h = 9, w = 13, labels = 3;
     const std::vector<uint8_t> rgb = camvid_crop("0001TP_006690.png", 0, 0, h, w);
     std::vector<float> prob = smooth_prob(h, w, labels, 41);

@@ -1,0 +1,510 @@
+/* Convolutions through cuDNN (NHWC activations, KRSC filters): forward,
+ * dilated, grouped and depthwise as cudnnConvolutionForward, transposed as
+ * cudnnConvolutionBackwardData. The CPU twin is host/ops/conv.c; both take
+ * their weights from cs_conv_folded_params, so batch norm folding is one
+ * piece of code.
+ *
+ * Per step, at plan time: descriptors, weights folded, repacked to KRSC,
+ * converted to the storage type and uploaded; an algorithm chosen by cuDNN's
+ * heuristics (or timed, with cudnn_search, and cached per shape) and then
+ * run once on the plan's buffers, so that an algorithm cuDNN lists but
+ * cannot run is skipped at plan time rather than failing a run. ReLU and
+ * bias go into cudnnConvolutionBiasActivationForward where cuDNN accepts
+ * that (probed the same way), else into one epilogue kernel. A 1x1 stride-1
+ * ungrouped convolution is a GEMM; the timed search also tries cuBLAS for it.
+ *
+ * Asymmetric padding (TF "SAME") is not expressible in cuDNN: such inputs are
+ * zero-padded into a per-step buffer first. */
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <tuple>
+#include <vector>
+
+#include "backend.cuh"
+
+#include "ops/op_math.h"
+
+extern "C" {
+#include "ops/conv.h"
+}
+
+namespace {
+
+/* cublas: a 1x1 stride-1 convolution as one GEMM. cublas_upconv: an
+ * ungrouped transposed convolution as one GEMM into a scratch buffer (every
+ * input pixel times every kh x kw x C tap), then a gather that sums each
+ * output's taps (op_math.h's cs_col2im_taps) with bias and activation: no
+ * atomics. It covers U-Net's 2x2/2 up-convolutions (one tap) and FCN's
+ * bilinear 16/8 and 4/2 upscoring, where cuDNN's FP32 algorithms are slow. */
+enum class conv_path { cudnn, cudnn_fused, cublas, cublas_upconv };
+
+struct conv_choice {
+    conv_path path;
+    int algo; /* cudnnConvolutionFwdAlgo_t or cudnnConvolutionBwdDataAlgo_t */
+    cudnnMathType_t math;
+    size_t workspace;
+};
+
+} // namespace
+
+/* Timed-search results: (geometry, precision) -> choice. */
+struct cs_conv_algo_cache {
+    std::map<std::vector<int>, conv_choice> best;
+};
+
+namespace {
+
+struct conv_state {
+    cudnnTensorDescriptor_t x_desc = nullptr, y_desc = nullptr, bias_desc = nullptr;
+    cudnnFilterDescriptor_t w_desc = nullptr;
+    cudnnConvolutionDescriptor_t conv_desc = nullptr;
+    cudnnActivationDescriptor_t act_desc = nullptr;
+    void *weights = nullptr;
+    float *bias = nullptr;
+    void *padded = nullptr; /* pre-padded input, or NULL */
+    void *gemm_out = nullptr; /* cublas_upconv: the GEMM's result before the scatter */
+    int pad_top = 0, pad_left = 0, padded_h = 0, padded_w = 0;
+    int transposed = 0, epilogue = 0;
+    conv_choice choice{};
+};
+
+void conv_release(void *p) {
+    conv_state *s = (conv_state *)p;
+    if (!s) return;
+    if (s->x_desc) cudnnDestroyTensorDescriptor(s->x_desc);
+    if (s->y_desc) cudnnDestroyTensorDescriptor(s->y_desc);
+    if (s->bias_desc) cudnnDestroyTensorDescriptor(s->bias_desc);
+    if (s->w_desc) cudnnDestroyFilterDescriptor(s->w_desc);
+    if (s->conv_desc) cudnnDestroyConvolutionDescriptor(s->conv_desc);
+    if (s->act_desc) cudnnDestroyActivationDescriptor(s->act_desc);
+    cudaFree(s->weights);
+    cudaFree(s->bias);
+    cudaFree(s->padded);
+    cudaFree(s->gemm_out);
+    delete s;
+}
+
+cudnnDataType_t data_type(cs_storage s) {
+    return s == cs_storage::f16 ? CUDNN_DATA_HALF
+           : s == cs_storage::bf16 ? CUDNN_DATA_BFLOAT16
+                                   : CUDNN_DATA_FLOAT;
+}
+
+/* FP32 forbids TF32 (FMA only); TF32 is cuDNN's default math for float
+ * data; 16-bit data asks for tensor cores. */
+cudnnMathType_t math_for(const cs_cuda *cuda) {
+    switch (cuda->precision) {
+    case CUSEG_PRECISION_FP32: return CUDNN_FMA_MATH;
+    case CUSEG_PRECISION_TF32: return CUDNN_DEFAULT_MATH;
+    default: return CUDNN_TENSOR_OP_MATH;
+    }
+}
+
+/* The largest workspace an algorithm may ask for: half of the free memory,
+ * at most 4 GiB. */
+size_t workspace_cap() {
+    size_t free_b = 0, total = 0;
+    if (cudaMemGetInfo(&free_b, &total) != cudaSuccess) {
+        cudaGetLastError();
+        return (size_t)256 << 20;
+    }
+    return std::min(free_b / 2, (size_t)4 << 30);
+}
+
+int gemm_eligible(const cs_step *st, const conv_state *s) {
+    const cuseg_conv2d_params &p = st->node->p.conv;
+    return !s->transposed && !s->padded && p.kernel_h == 1 && p.kernel_w == 1 &&
+           (p.stride_h <= 1) && (p.stride_w <= 1) && p.groups <= 1 && p.pad_top == 0 &&
+           p.pad_left == 0;
+}
+
+size_t upconv_scratch_bytes(const cs_step *st, const cs_cuda *cuda) {
+    const cuseg_conv2d_params &p = st->node->p.conv;
+    return cs_shape_count(&st->in_shape[0]) / st->in_shape[0].c * p.kernel_h * p.kernel_w *
+           st->out_shape[0].c * cs_cuda_storage_bytes(cuda->precision);
+}
+
+/* Ungrouped, undilated, and a scratch buffer of at most 2 GiB. */
+int upconv_eligible(const cs_step *st, const conv_state *s, const cs_cuda *cuda) {
+    const cuseg_conv2d_params &p = st->node->p.conv;
+    return s->transposed && p.groups <= 1 && p.dilation_h <= 1 && p.dilation_w <= 1 &&
+           upconv_scratch_bytes(st, cuda) <= ((size_t)2 << 30);
+}
+
+__device__ __forceinline__ float activate(float v, cs_act act) {
+    return act == CS_ACT_RELU ? fmaxf(v, 0.0f) : act == CS_ACT_RELU6 ? fminf(fmaxf(v, 0.0f), 6.0f) : v;
+}
+
+/* y[n, oh, ow, c] = act(bias[c] + sum over the taps (h, i) x (w, j) that
+ * land on (oh, ow) of g[(n, h, w)][(i, j, c)]). */
+struct upconv_geometry {
+    int H, W, OH, OW, C, kh, kw, sh, sw, ph, pw;
+};
+
+template <class T>
+__global__ void upconv_gather_kernel(const T *__restrict__ g, T *__restrict__ y,
+                                     const float *__restrict__ bias, upconv_geometry d, cs_act act,
+                                     size_t count) {
+    CS_GRID_LOOP(e, count) {
+        const int c = (int)(e % d.C);
+        size_t p = e / d.C;
+        const int ow = (int)(p % d.OW);
+        p /= d.OW;
+        const int oh = (int)(p % d.OH);
+        const size_t n = p / d.OH;
+        int i0, h0, j0, w0;
+        const int nh = cs_col2im_taps(oh, d.ph, d.sh, d.kh, d.H, &i0, &h0);
+        const int nw = cs_col2im_taps(ow, d.pw, d.sw, d.kw, d.W, &j0, &w0);
+        float acc = bias[c];
+        for (int a = 0; a < nh; ++a) {
+            const size_t row = (n * d.H + (h0 - a)) * d.W;
+            const int i = i0 + a * d.sh;
+            for (int b = 0; b < nw; ++b)
+                acc += cs_load(g[((row + (w0 - b)) * d.kh * d.kw + (size_t)i * d.kw + j0 + b * d.sw) *
+                                     d.C +
+                                 c]);
+        }
+        y[e] = cs_store<T>(activate(acc, act));
+    }
+}
+
+cudaDataType_t blas_type(cs_storage s) {
+    return s == cs_storage::f16 ? CUDA_R_16F : s == cs_storage::bf16 ? CUDA_R_16BF : CUDA_R_32F;
+}
+
+cuseg_status blas_status(cublasStatus_t r) {
+    if (r == CUBLAS_STATUS_SUCCESS) return CUSEG_OK;
+    return cs_error(r == CUBLAS_STATUS_ALLOC_FAILED ? CUSEG_ERR_OUT_OF_MEMORY : CUSEG_ERR_DEVICE,
+                    "cublasGemmEx: %s", cublasGetStatusString(r));
+}
+
+/* Runs the step's convolution (and nothing else) with `c`. */
+cuseg_status run_conv(const cs_step *st, const conv_state *s, const conv_choice &c, const void *x,
+                      void *y, cs_cuda *cuda) {
+    const float one = 1.0f, zero = 0.0f;
+    const cublasComputeType_t ct = cuda->precision == CUSEG_PRECISION_TF32
+                                       ? CUBLAS_COMPUTE_32F_FAST_TF32
+                                       : CUBLAS_COMPUTE_32F;
+    const cudaDataType_t t = blas_type(cuda->storage);
+    if (c.path == conv_path::cublas) {
+        const cs_shape &is = st->in_shape[0], &os = st->out_shape[0];
+        const int M = is.n * is.h * is.w, K = is.c, N = os.c;
+        /* Row-major Y[M][N] = X[M][K] * W[N][K]^T is, column-major,
+         * Y^T (N x M) = (W^T)^T (N x K) * X^T (K x M). */
+        return blas_status(cublasGemmEx(cuda->cublas, CUBLAS_OP_T, CUBLAS_OP_N, N, M, K, &one,
+                                        s->weights, t, K, x, t, K, &zero, y, t, N, ct,
+                                        CUBLAS_GEMM_DEFAULT));
+    }
+    if (c.path == conv_path::cublas_upconv) {
+        const cuseg_conv2d_params &p = st->node->p.conv;
+        const cs_shape &is = st->in_shape[0], &os = st->out_shape[0];
+        const int M = is.n * is.h * is.w, K = is.c, N = p.kernel_h * p.kernel_w * os.c;
+        /* G[M][N] = X[M][K] * B[K][N], B = weights as [Cin][kh][kw][Cout]. */
+        CS_CHECK(blas_status(cublasGemmEx(cuda->cublas, CUBLAS_OP_N, CUBLAS_OP_N, N, M, K, &one,
+                                          s->weights, t, N, x, t, K, &zero, s->gemm_out, t, N, ct,
+                                          CUBLAS_GEMM_DEFAULT)));
+        const size_t count = cs_shape_count(&os);
+        const upconv_geometry d{is.h,       is.w,       os.h,       os.w,      os.c,     p.kernel_h,
+                                p.kernel_w, p.stride_h > 0 ? p.stride_h : 1,
+                                p.stride_w > 0 ? p.stride_w : 1, p.pad_top, p.pad_left};
+        return cs_with_storage(cuda->storage, [&](auto tag) {
+            using T = decltype(tag);
+            upconv_gather_kernel<T><<<cs_grid(count), kCsThreads, 0, cuda->stream>>>(
+                (const T *)s->gemm_out, (T *)y, s->bias, d, st->act, count);
+            CS_CUDA_CHECK_LAUNCH("transposed convolution gather kernel");
+            return CUSEG_OK;
+        });
+    }
+    CS_CUDNN_CHECK(cudnnSetConvolutionMathType(s->conv_desc, c.math));
+    if (s->transposed)
+        return cs_cudnn_status(
+            cudnnConvolutionBackwardData(cuda->cudnn, &one, s->w_desc, s->weights, s->x_desc, x,
+                                         s->conv_desc, (cudnnConvolutionBwdDataAlgo_t)c.algo,
+                                         cuda->workspace, c.workspace, &zero, s->y_desc, y),
+            "cudnnConvolutionBackwardData");
+    if (c.path == conv_path::cudnn_fused)
+        return cs_cudnn_status(
+            cudnnConvolutionBiasActivationForward(
+                cuda->cudnn, &one, s->x_desc, x, s->w_desc, s->weights, s->conv_desc,
+                (cudnnConvolutionFwdAlgo_t)c.algo, cuda->workspace, c.workspace, &zero, s->y_desc,
+                y, s->bias_desc, s->bias, s->act_desc, s->y_desc, y),
+            "cudnnConvolutionBiasActivationForward");
+    return cs_cudnn_status(cudnnConvolutionForward(cuda->cudnn, &one, s->x_desc, x, s->w_desc,
+                                                   s->weights, s->conv_desc,
+                                                   (cudnnConvolutionFwdAlgo_t)c.algo,
+                                                   cuda->workspace, c.workspace, &zero, s->y_desc,
+                                                   y),
+                           "cudnnConvolutionForward");
+}
+
+/* Runs `c` once (after growing the workspace) and waits: 0 if it works. */
+int try_choice(const cs_step *st, const conv_state *s, const conv_choice &c, const void *x,
+               void *y, cs_cuda *cuda) {
+    if (cs_cuda_reserve_workspace(cuda, c.workspace) != CUSEG_OK) return 0;
+    const int ok = run_conv(st, s, c, x, y, cuda) == CUSEG_OK &&
+                   cudaStreamSynchronize(cuda->stream) == cudaSuccess;
+    cudaGetLastError();
+    return ok;
+}
+
+/* Milliseconds per run of `c` (median of 3 after a warm-up); < 0 if it fails. */
+float time_choice(const cs_step *st, const conv_state *s, const conv_choice &c, const void *x,
+                  void *y, cs_cuda *cuda) {
+    if (!try_choice(st, s, c, x, y, cuda)) return -1.0f;
+    cudaEvent_t a, b;
+    if (cudaEventCreate(&a) != cudaSuccess || cudaEventCreate(&b) != cudaSuccess) {
+        cudaGetLastError();
+        return -1.0f;
+    }
+    float t[3];
+    for (float &ms : t) {
+        cudaEventRecord(a, cuda->stream);
+        run_conv(st, s, c, x, y, cuda);
+        cudaEventRecord(b, cuda->stream);
+        cudaEventSynchronize(b);
+        cudaEventElapsedTime(&ms, a, b);
+    }
+    cudaEventDestroy(a);
+    cudaEventDestroy(b);
+    std::sort(t, t + 3);
+    return t[1];
+}
+
+/* Candidate choices in cuDNN's heuristic order, the workspace each needs. */
+std::vector<conv_choice> candidates(const conv_state *s, cs_cuda *cuda,
+                                    size_t cap) {
+    std::vector<conv_choice> out;
+    const int max_algos = 16;
+    int returned = 0;
+    if (s->transposed) {
+        cudnnConvolutionBwdDataAlgoPerf_t perf[max_algos];
+        if (cudnnGetConvolutionBackwardDataAlgorithm_v7(cuda->cudnn, s->w_desc, s->x_desc,
+                                                        s->conv_desc, s->y_desc, max_algos,
+                                                        &returned, perf) != CUDNN_STATUS_SUCCESS)
+            returned = 0;
+        for (int i = 0; i < returned; ++i) {
+            if (perf[i].status != CUDNN_STATUS_SUCCESS) continue;
+            conv_choice c{conv_path::cudnn, (int)perf[i].algo, math_for(cuda), 0};
+            cudnnSetConvolutionMathType(s->conv_desc, c.math);
+            if (cudnnGetConvolutionBackwardDataWorkspaceSize(cuda->cudnn, s->w_desc, s->x_desc,
+                                                             s->conv_desc, s->y_desc, perf[i].algo,
+                                                             &c.workspace) != CUDNN_STATUS_SUCCESS ||
+                c.workspace > cap)
+                continue;
+            out.push_back(c);
+        }
+    } else {
+        cudnnConvolutionFwdAlgoPerf_t perf[max_algos];
+        if (cudnnGetConvolutionForwardAlgorithm_v7(cuda->cudnn, s->x_desc, s->w_desc, s->conv_desc,
+                                                   s->y_desc, max_algos, &returned,
+                                                   perf) != CUDNN_STATUS_SUCCESS)
+            returned = 0;
+        for (int i = 0; i < returned; ++i) {
+            if (perf[i].status != CUDNN_STATUS_SUCCESS) continue;
+            conv_choice c{conv_path::cudnn, (int)perf[i].algo, math_for(cuda), 0};
+            cudnnSetConvolutionMathType(s->conv_desc, c.math);
+            if (cudnnGetConvolutionForwardWorkspaceSize(cuda->cudnn, s->x_desc, s->w_desc,
+                                                        s->conv_desc, s->y_desc, perf[i].algo,
+                                                        &c.workspace) != CUDNN_STATUS_SUCCESS ||
+                c.workspace > cap)
+                continue;
+            out.push_back(c);
+        }
+    }
+    return out;
+}
+
+std::vector<int> cache_key(const cs_step *st, const cs_cuda *cuda) {
+    const cuseg_conv2d_params &p = st->node->p.conv;
+    const cs_shape &x = st->in_shape[0], &y = st->out_shape[0];
+    return {st->node->op, (int)cuda->precision, (int)st->act, x.n, x.h, x.w, x.c, y.h, y.w, y.c,
+            p.kernel_h, p.kernel_w, p.stride_h, p.stride_w, p.pad_top, p.pad_bottom, p.pad_left,
+            p.pad_right, p.dilation_h, p.dilation_w, p.groups};
+}
+
+/* Picks the path and algorithm: cuDNN's heuristic order, or the fastest by
+ * timing (cudnn_search, cached per shape). The fused bias+ReLU call is used
+ * where it runs (float storage; cuDNN takes it with any algorithm for ReLU). */
+cuseg_status choose(const cs_step *st, conv_state *s, const void *x, void *y, cs_cuda *cuda) {
+    const std::vector<int> key = cache_key(st, cuda);
+    if (cuda->cudnn_search) {
+        auto hit = cuda->algo_cache->best.find(key);
+        if (hit != cuda->algo_cache->best.end() && try_choice(st, s, hit->second, x, y, cuda)) {
+            s->choice = hit->second;
+            return CUSEG_OK;
+        }
+    }
+    const std::vector<conv_choice> list = candidates(s, cuda, workspace_cap());
+    const int fusable = !s->transposed && st->act == CS_ACT_RELU && cuda->storage == cs_storage::f32;
+    /* Heuristics: cuDNN's first pick that runs. Search: the fastest. */
+    int found = 0;
+    float best_ms = -1.0f;
+    auto consider = [&](const conv_choice &c, bool timed) {
+        const float ms = timed ? time_choice(st, s, c, x, y, cuda) : try_choice(st, s, c, x, y, cuda) ? 0.0f : -1.0f;
+        if (ms >= 0.0f && (!found || ms < best_ms)) s->choice = c, best_ms = ms, found = 1;
+    };
+    for (const conv_choice &c0 : list) {
+        conv_choice c = c0;
+        if (fusable) {
+            c.path = conv_path::cudnn_fused;
+            if (!try_choice(st, s, c, x, y, cuda)) c.path = conv_path::cudnn;
+        }
+        consider(c, cuda->cudnn_search);
+        if (found && !cuda->cudnn_search) break;
+    }
+    /* The GEMM forms race cuDNN's pick in every mode: a few runs at plan
+     * time decide (bench/results has the figures). */
+    if (gemm_eligible(st, s) || (upconv_eligible(st, s, cuda) && s->gemm_out)) {
+        if (found && !cuda->cudnn_search) best_ms = time_choice(st, s, s->choice, x, y, cuda);
+        consider({s->transposed ? conv_path::cublas_upconv : conv_path::cublas, 0,
+                  CUDNN_DEFAULT_MATH, 0},
+                 true);
+    }
+    if (!found)
+        return cs_error(CUSEG_ERR_UNSUPPORTED,
+                        "cuDNN offers no working algorithm for this convolution (%zu candidates "
+                        "within the workspace limit)",
+                        list.size());
+    if (cuda->cudnn_search) cuda->algo_cache->best[key] = s->choice;
+    return CUSEG_OK;
+}
+
+cuseg_status make_descriptors(const cs_step *st, conv_state *s, cs_cuda *cuda) {
+    const cuseg_conv2d_params &p = st->node->p.conv;
+    const cs_shape &is = st->in_shape[0], &os = st->out_shape[0];
+    const cudnnDataType_t dt = data_type(cuda->storage);
+    const int G = p.groups > 0 ? p.groups : 1;
+    const int sh = p.stride_h > 0 ? p.stride_h : 1, sw = p.stride_w > 0 ? p.stride_w : 1;
+    const int dh = p.dilation_h > 0 ? p.dilation_h : 1, dw = p.dilation_w > 0 ? p.dilation_w : 1;
+    const int asymmetric = p.pad_top != p.pad_bottom || p.pad_left != p.pad_right;
+    if (asymmetric && s->transposed)
+        return cs_error(CUSEG_ERR_UNSUPPORTED,
+                        "asymmetric padding of a transposed convolution has no CUDA path");
+    int ph = p.pad_top, pw = p.pad_left, xh = is.h, xw = is.w;
+    if (asymmetric) {
+        s->pad_top = p.pad_top;
+        s->pad_left = p.pad_left;
+        s->padded_h = xh = is.h + p.pad_top + p.pad_bottom;
+        s->padded_w = xw = is.w + p.pad_left + p.pad_right;
+        ph = pw = 0;
+        CS_CUDA_CHECK(cudaMalloc(&s->padded, (size_t)is.n * xh * xw * is.c *
+                                                 cs_cuda_storage_bytes(cuda->precision)));
+    }
+    CS_CUDNN_CHECK(cudnnCreateTensorDescriptor(&s->x_desc));
+    CS_CUDNN_CHECK(cudnnCreateTensorDescriptor(&s->y_desc));
+    CS_CUDNN_CHECK(cudnnCreateFilterDescriptor(&s->w_desc));
+    CS_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&s->conv_desc));
+    CS_CUDNN_CHECK(cudnnSetTensor4dDescriptor(s->x_desc, CUDNN_TENSOR_NHWC, dt, is.n, is.c, xh, xw));
+    CS_CUDNN_CHECK(cudnnSetTensor4dDescriptor(s->y_desc, CUDNN_TENSOR_NHWC, dt, os.n, os.c, os.h, os.w));
+    /* Filters are K x R x S x C: K = output channels of the convolution cuDNN
+     * sees (for a transposed one, its input channels). */
+    const cs_shape &k_side = s->transposed ? is : os, &c_side = s->transposed ? os : is;
+    CS_CUDNN_CHECK(cudnnSetFilter4dDescriptor(s->w_desc, dt, CUDNN_TENSOR_NHWC, k_side.c,
+                                              c_side.c / G, p.kernel_h, p.kernel_w));
+    CS_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(s->conv_desc, ph, pw, sh, sw, dh, dw,
+                                                   CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+    CS_CUDNN_CHECK(cudnnSetConvolutionGroupCount(s->conv_desc, G));
+    /* The forward convolution cuDNN sees maps (x side) -> (y side); for a
+     * transposed convolution that is our output -> our input. */
+    int n, c, h, w;
+    CS_CUDNN_CHECK(cudnnGetConvolution2dForwardOutputDim(
+        s->conv_desc, s->transposed ? s->y_desc : s->x_desc, s->w_desc, &n, &c, &h, &w));
+    const cs_shape &expect = s->transposed ? is : os;
+    if (n != expect.n || c != expect.c || h != expect.h || w != expect.w)
+        return cs_error(CUSEG_ERR_INTERNAL,
+                        "cuDNN computes a %dx%dx%dx%d result where %dx%dx%dx%d was planned", n, h,
+                        w, c, expect.n, expect.h, expect.w, expect.c);
+    if (!s->transposed && st->act == CS_ACT_RELU && cuda->storage == cs_storage::f32) {
+        CS_CUDNN_CHECK(cudnnCreateTensorDescriptor(&s->bias_desc));
+        CS_CUDNN_CHECK(cudnnSetTensor4dDescriptor(s->bias_desc, CUDNN_TENSOR_NHWC,
+                                                  CUDNN_DATA_FLOAT, 1, os.c, 1, 1));
+        CS_CUDNN_CHECK(cudnnCreateActivationDescriptor(&s->act_desc));
+        CS_CUDNN_CHECK(cudnnSetActivationDescriptor(s->act_desc, CUDNN_ACTIVATION_RELU,
+                                                    CUDNN_NOT_PROPAGATE_NAN, 0.0));
+    }
+    return CUSEG_OK;
+}
+
+/* Weights [d0][d1][kh][kw] (PyTorch) -> [d0][kh][kw][d1] (cuDNN's KRSC). */
+std::vector<float> to_krsc(const float *w, int d0, int d1, int kh, int kw) {
+    std::vector<float> out((size_t)d0 * d1 * kh * kw);
+    for (int a = 0; a < d0; ++a)
+        for (int b = 0; b < d1; ++b)
+            for (int r = 0; r < kh; ++r)
+                for (int t = 0; t < kw; ++t)
+                    out[(((size_t)a * kh + r) * kw + t) * d1 + b] =
+                        w[(((size_t)a * d1 + b) * kh + r) * kw + t];
+    return out;
+}
+
+cuseg_status upload_params(const cs_step *st, const cuseg_graph *g, conv_state *s, cs_cuda *cuda) {
+    const cuseg_conv2d_params &p = st->node->p.conv;
+    const cs_param *w = cs_node_param(g, st->node, 0);
+    float *weights = NULL, *bias = NULL;
+    CS_CHECK(cs_conv_folded_params(st, g, &weights, &bias));
+    const std::vector<float> krsc = to_krsc(weights, w->dims[0], w->dims[1], p.kernel_h, p.kernel_w);
+    free(weights);
+    cuseg_status r = cs_cuda_upload(cuda->storage, krsc.data(), krsc.size(), &s->weights,
+                                    cuda->stream);
+    const size_t bias_bytes = (size_t)p.out_channels * sizeof(float);
+    if (r == CUSEG_OK) r = cs_cuda_status(cudaMalloc((void **)&s->bias, bias_bytes), "conv bias");
+    if (r == CUSEG_OK)
+        r = cs_cuda_status(cudaMemcpy(s->bias, bias, bias_bytes, cudaMemcpyHostToDevice),
+                           "conv bias upload");
+    free(bias);
+    return r;
+}
+
+cuseg_status conv_prepare(cs_step *st, const cuseg_graph *g, cs_cuda *cuda) {
+    conv_state *s = new (std::nothrow) conv_state;
+    if (!s) return cs_error(CUSEG_ERR_OUT_OF_MEMORY, "conv state");
+    st->state = s; /* released by the executor, also on failure */
+    s->transposed = st->node->op == CS_OP_CONV_TRANSPOSE2D;
+    s->epilogue = st->node->p.conv.has_bias || st->bn || st->act != CS_ACT_NONE;
+    CS_CHECK(make_descriptors(st, s, cuda));
+    CS_CHECK(upload_params(st, g, s, cuda));
+    if (upconv_eligible(st, s, cuda) &&
+        cudaMalloc(&s->gemm_out, upconv_scratch_bytes(st, cuda)) != cudaSuccess) {
+        cudaGetLastError(); /* no room for the GEMM form: cuDNN alone */
+        s->gemm_out = nullptr;
+    }
+    const void *x = s->padded ? s->padded : cuda->value_ptr[st->in_values[0]];
+    return choose(st, s, x, cuda->value_ptr[st->out_values[0]], cuda);
+}
+
+void conv_describe(const cs_step *st, char *buf, size_t size) {
+    const conv_state *s = (const conv_state *)st->state;
+    static const char *const paths[] = {"cudnn", "cudnn_fused", "cublas", "cublas_upconv"};
+    snprintf(buf, size, "[%s algo %d math %d ws %zu]", paths[(int)s->choice.path], s->choice.algo,
+             (int)s->choice.math, s->choice.workspace);
+}
+
+cuseg_status conv_forward(const cs_step *st, const cs_io *io, cs_cuda *cuda) {
+    const conv_state *s = (const conv_state *)st->state;
+    const void *x = io->in[0];
+    if (s->padded) {
+        const cs_shape &is = st->in_shape[0];
+        CS_CHECK(cs_cuda_pad_copy(cuda->storage, x, s->padded, is.n, is.h, is.w, s->padded_h,
+                                  s->padded_w, is.c, s->pad_top, s->pad_left, cuda->stream));
+        x = s->padded;
+    }
+    CS_CHECK(run_conv(st, s, s->choice, x, io->out[0], cuda));
+    if (s->epilogue && s->choice.path != conv_path::cudnn_fused &&
+        s->choice.path != conv_path::cublas_upconv)
+        CS_CHECK(cs_cuda_channel_affine(cuda->storage, io->out[0], io->out[0], NULL, s->bias,
+                                        cs_shape_count(&st->out_shape[0]), st->out_shape[0].c,
+                                        st->act, cuda->stream));
+    return CUSEG_OK;
+}
+
+} // namespace
+
+cs_conv_algo_cache *cs_conv_algo_cache_create() { return new (std::nothrow) cs_conv_algo_cache; }
+void cs_conv_algo_cache_release(cs_conv_algo_cache *c) { delete c; }
+
+const cs_cuda_op cs_cuda_conv2d = {conv_prepare, conv_forward, conv_release, conv_describe};
+const cs_cuda_op cs_cuda_conv_transpose2d = {conv_prepare, conv_forward, conv_release,
+                                              conv_describe};
