@@ -7,6 +7,8 @@
 int cs_cli_info(int argc, char **argv);
 int cs_cli_archs(int argc, char **argv);
 int cs_cli_eval(int argc, char **argv);
+int cs_cli_train(int argc, char **argv);
+int cs_cli_scenes(int argc, char **argv);
 int cs_cli_segment(int argc, char **argv);
 int cs_cli_convert(int argc, char **argv);
 

@@ -16,6 +16,8 @@ static const command commands[] = {
     {"eval", cs_cli_eval, "confusion-matrix metrics of predicted vs ground-truth label PNGs"},
     {"segment", cs_cli_segment, "segment every image of a directory tree into class-index PNGs"},
     {"convert", cs_cli_convert, "convert annotations (labelme JSON) into index and palette PNGs"},
+    {"train", cs_cli_train, "train a zoo architecture on image/label pairs (CPU), checkpoints, resume"},
+    {"scenes", cs_cli_scenes, "generate labelled procedural scenes (the default model's data)"},
 };
 
 static void usage(FILE *f) {

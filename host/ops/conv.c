@@ -34,6 +34,14 @@ typedef struct conv_state {
     const float *param_w, *param_b;
     float *zero_bias, *tmp_src, *tmp_w, *tmp_b;
     size_t n_src, n_w, n_b;
+    /* Training with the kernels' own weight layouts (the reference kernels
+     * that take PyTorch's layout directly are ~50x slower): the parameters
+     * are reordered into w_fwd (and w_bd when backward-data wants another
+     * layout) each step, and the weight gradient back from dw_kernel. NULL
+     * where the kernel takes the PyTorch layout. */
+    dnnl_memory_t w_fwd, w_bd, dw_kernel;
+    dnnl_primitive_t to_fwd, to_bd, from_dw;
+    int bd_uses_fwd; /* backward-data takes w_fwd's layout */
 } conv_state;
 
 static int is_transposed(const cs_node *node) { return node->op == CS_OP_CONV_TRANSPOSE2D; }
@@ -195,6 +203,14 @@ static void conv_release(void *state) {
         dnnl_memory_destroy(s->diff_bias);
     if (s->diff_dst)
         dnnl_memory_destroy(s->diff_dst);
+    dnnl_memory_t mems[3] = {s->w_fwd, s->w_bd, s->dw_kernel};
+    dnnl_primitive_t prims[3] = {s->to_fwd, s->to_bd, s->from_dw};
+    for (int i = 0; i < 3; ++i) {
+        if (mems[i])
+            dnnl_memory_destroy(mems[i]);
+        if (prims[i])
+            dnnl_primitive_destroy(prims[i]);
+    }
     free(s->zero_bias);
     free(s->tmp_src);
     free(s->tmp_w);
@@ -546,9 +562,31 @@ static dnnl_status_t conv_pd(const conv_geometry *d, conv_pass pass, dnnl_prop_k
     return s == dnnl_success ? dnnl_primitive_desc_create(pd, &u, attr, engine, hint) : s;
 }
 
+/* A reorder primitive between two weight layouts. */
+static cuseg_status make_reorder(const cs_step *st, cs_cpu *cpu, const dnnl_memory_desc_t *from,
+                                 const dnnl_memory_desc_t *to, dnnl_primitive_t *out) {
+    dnnl_primitive_desc_t rpd = NULL;
+    cuseg_status status = dnnl_check(
+        dnnl_reorder_primitive_desc_create(&rpd, from, cpu->engine, to, cpu->engine, NULL), st,
+        "weights reorder");
+    if (status == CUSEG_OK)
+        status = dnnl_check(dnnl_primitive_create(out, rpd), st, "weights reorder");
+    if (rpd)
+        dnnl_primitive_desc_destroy(rpd);
+    return status;
+}
+
+static cuseg_status run_reorder(const cs_step *st, cs_cpu *cpu, dnnl_primitive_t r,
+                                dnnl_memory_t from, dnnl_memory_t to) {
+    dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}};
+    CS_CHECK(dnnl_check(dnnl_primitive_execute(r, cpu->stream, 2, args), st, "weights reorder"));
+    return dnnl_check(dnnl_stream_wait(cpu->stream), st, "weights reorder");
+}
+
 /* Training: forward_training, backward-data and backward-weights primitives
- * on the parameters in their PyTorch layout (no repacking: they change every
- * step), and no folding or fused activation (the training plan fuses none). */
+ * (weights reordered each step into the layouts the kernels chose: they
+ * change every step), and no folding or fused activation (the training plan
+ * fuses none). */
 static cuseg_status conv_prepare_training(cs_step *st, const cuseg_graph *g, cs_cpu *cpu,
                                           conv_state *s) {
     const cuseg_conv2d_params *p = &st->node->p.conv;
@@ -574,15 +612,34 @@ static cuseg_status conv_prepare_training(cs_step *st, const cuseg_graph *g, cs_
     TRY_DNNL(dnnl_primitive_attr_create(&attr), "attributes");
     TRY_DNNL(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user),
              "attributes");
-    TRY_DNNL(conv_pd(&d, CONV_FORWARD, dnnl_forward_training, &d.weights_user, attr, cpu->engine,
+    TRY_DNNL(conv_pd(&d, CONV_FORWARD, dnnl_forward_training, &d.weights_any, attr, cpu->engine,
                      NULL, &fwd),
              "training forward");
-    TRY_DNNL(conv_pd(&d, CONV_BACKWARD_DATA, dnnl_backward_data, &d.weights_user, attr, cpu->engine,
+    TRY_DNNL(conv_pd(&d, CONV_BACKWARD_DATA, dnnl_backward_data, &d.weights_any, attr, cpu->engine,
                      fwd, &bd),
              "backward data");
-    TRY_DNNL(conv_pd(&d, CONV_BACKWARD_WEIGHTS, dnnl_backward_weights, &d.weights_user, attr,
+    TRY_DNNL(conv_pd(&d, CONV_BACKWARD_WEIGHTS, dnnl_backward_weights, &d.weights_any, attr,
                      cpu->engine, fwd, &bw),
              "backward weights");
+    if (status == CUSEG_OK) {
+        const dnnl_memory_desc_t *mf = dnnl_primitive_desc_query_md(fwd, dnnl_query_weights_md, 0);
+        const dnnl_memory_desc_t *mb = dnnl_primitive_desc_query_md(bd, dnnl_query_weights_md, 0);
+        const dnnl_memory_desc_t *mw = dnnl_primitive_desc_query_md(bw, dnnl_query_diff_weights_md, 0);
+        if (!dnnl_memory_desc_equal(mf, &d.weights_user)) {
+            TRY_DNNL(dnnl_memory_create(&s->w_fwd, mf, cpu->engine, DNNL_MEMORY_ALLOCATE), "weights");
+            status = status == CUSEG_OK ? make_reorder(st, cpu, &d.weights_user, mf, &s->to_fwd) : status;
+        }
+        if (!dnnl_memory_desc_equal(mb, &d.weights_user) && !dnnl_memory_desc_equal(mb, mf)) {
+            TRY_DNNL(dnnl_memory_create(&s->w_bd, mb, cpu->engine, DNNL_MEMORY_ALLOCATE), "weights");
+            status = status == CUSEG_OK ? make_reorder(st, cpu, &d.weights_user, mb, &s->to_bd) : status;
+        } else if (!dnnl_memory_desc_equal(mb, &d.weights_user)) {
+            s->bd_uses_fwd = 1; /* same layout as the forward's: w_fwd serves both */
+        }
+        if (!dnnl_memory_desc_equal(mw, &d.weights_user)) {
+            TRY_DNNL(dnnl_memory_create(&s->dw_kernel, mw, cpu->engine, DNNL_MEMORY_ALLOCATE), "weights gradient");
+            status = status == CUSEG_OK ? make_reorder(st, cpu, mw, &d.weights_user, &s->from_dw) : status;
+        }
+    }
     if (status == CUSEG_OK) {
         size_t scratch = 1;
         const dnnl_primitive_desc_t pds[3] = {fwd, bd, bw};
@@ -642,8 +699,12 @@ static cuseg_status conv_backward(const cs_step *st, const cs_grad_io *io, cs_cp
     dnnl_memory_set_data_handle(s->scratch, cpu->scratch);
     dnnl_memory_set_data_handle(s->weights, (void *)s->param_w);
     if (io->din[0]) {
+        /* the forward of this step reordered the same parameters into w_fwd */
+        dnnl_memory_t w = s->w_bd ? s->w_bd : s->bd_uses_fwd ? s->w_fwd : s->weights;
+        if (s->to_bd)
+            CS_CHECK(run_reorder(st, cpu, s->to_bd, s->weights, s->w_bd));
         dnnl_exec_arg_t args[4] = {{DNNL_ARG_DIFF_DST, s->diff_dst},
-                                   {DNNL_ARG_WEIGHTS, s->weights},
+                                   {DNNL_ARG_WEIGHTS, w},
                                    {DNNL_ARG_DIFF_SRC, s->diff_src},
                                    {DNNL_ARG_SCRATCHPAD, s->scratch}};
         CS_CHECK(dnnl_check(dnnl_primitive_execute(s->bwd_data, cpu->stream, 4, args), st,
@@ -655,12 +716,14 @@ static cuseg_status conv_backward(const cs_step *st, const cs_grad_io *io, cs_cp
         dnnl_memory_set_data_handle(s->src, (void *)io->in[0]);
         dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, s->src},
                                    {DNNL_ARG_DIFF_DST, s->diff_dst},
-                                   {DNNL_ARG_DIFF_WEIGHTS, s->diff_weights},
+                                   {DNNL_ARG_DIFF_WEIGHTS, s->dw_kernel ? s->dw_kernel : s->diff_weights},
                                    {DNNL_ARG_DIFF_BIAS, s->diff_bias},
                                    {DNNL_ARG_SCRATCHPAD, s->scratch}};
         CS_CHECK(dnnl_check(dnnl_primitive_execute(s->bwd_weights, cpu->stream, 5, args), st,
                             "backward weights"));
         CS_CHECK(dnnl_check(dnnl_stream_wait(cpu->stream), st, "backward weights"));
+        if (s->from_dw)
+            CS_CHECK(run_reorder(st, cpu, s->from_dw, s->dw_kernel, s->diff_weights));
         add_into(io->dparam[0], s->tmp_w, s->n_w, cpu->n_threads);
         if (s->param_b && io->dparam[1])
             add_into(io->dparam[1], s->tmp_b, s->n_b, cpu->n_threads);
@@ -755,15 +818,20 @@ static cuseg_status conv_forward(const cs_step *st, const cs_io *io, cs_cpu *cpu
     conv_state *s = st->state;
     if (s->dw_weights)
         return dw_forward(st, io, cpu);
+    dnnl_memory_t weights = s->weights;
     if (s->param_w) { /* training: the current parameters, in place */
         dnnl_memory_set_data_handle(s->weights, (void *)s->param_w);
         dnnl_memory_set_data_handle(s->bias, (void *)(s->param_b ? s->param_b : s->zero_bias));
+        if (s->to_fwd) {
+            CS_CHECK(run_reorder(st, cpu, s->to_fwd, s->weights, s->w_fwd));
+            weights = s->w_fwd;
+        }
     }
     dnnl_memory_set_data_handle(s->src, (void *)io->in[0]);
     dnnl_memory_set_data_handle(s->dst, io->out[0]);
     dnnl_memory_set_data_handle(s->scratch, cpu->scratch);
     dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, s->src},
-                               {DNNL_ARG_WEIGHTS, s->weights},
+                               {DNNL_ARG_WEIGHTS, weights},
                                {DNNL_ARG_BIAS, s->bias},
                                {DNNL_ARG_DST, s->dst},
                                {DNNL_ARG_SCRATCHPAD, s->scratch}};

@@ -217,3 +217,11 @@ void cs_autodiff_zero_grad(cs_autodiff *ad) {
         if (ad->param_grad[i])
             memset(ad->param_grad[i], 0, sizeof(float) * ad->g->params[i].count);
 }
+
+void cs_autodiff_set_dropout_rng(cs_autodiff *ad, uint64_t seed, uint64_t draws) {
+    if (!ad) return;
+    ad->cpu.seed = seed;
+    ad->cpu.draws = draws;
+}
+
+uint64_t cs_autodiff_dropout_draws(const cs_autodiff *ad) { return ad ? ad->cpu.draws : 0; }

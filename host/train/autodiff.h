@@ -10,6 +10,8 @@
 #ifndef CS_TRAIN_AUTODIFF_H
 #define CS_TRAIN_AUTODIFF_H
 
+#include <stdint.h>
+
 #include "graph/graph.h"
 
 typedef struct cs_autodiff cs_autodiff;
@@ -27,5 +29,9 @@ cuseg_status cs_autodiff_backward(cs_autodiff *ad, const float *const *doutputs)
 /* Gradient of graph parameter i (NULL for buffers: BN running statistics). */
 float *cs_autodiff_param_grad(const cs_autodiff *ad, int i);
 void cs_autodiff_zero_grad(cs_autodiff *ad);
+/* Training-mode dropout masks come from (seed, draw counter); checkpoints
+ * save the counter so that a resumed run draws the same masks. */
+void cs_autodiff_set_dropout_rng(cs_autodiff *ad, uint64_t seed, uint64_t draws);
+uint64_t cs_autodiff_dropout_draws(const cs_autodiff *ad);
 
 #endif

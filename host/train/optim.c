@@ -68,6 +68,16 @@ float *cs_optimizer_state(cs_optimizer *o, int tensor, int which) {
     return o->state[which][tensor];
 }
 
+cuseg_status cs_optimizer_restore_state(cs_optimizer *o, int tensor, int which, const float *data) {
+    CS_CHECK_ARG(o && data && tensor >= 0 && tensor < o->n && which >= 0 && which <= 1,
+                 "cs_optimizer_restore_state: bad argument");
+    if (!o->state[which][tensor])
+        CS_CHECK(cs_alloc((void **)&o->state[which][tensor], sizeof(float) * o->counts[tensor],
+                          "optimizer state"));
+    memcpy(o->state[which][tensor], data, sizeof(float) * o->counts[tensor]);
+    return CUSEG_OK;
+}
+
 /* Allocates a zeroed state buffer on first use (as PyTorch does lazily). */
 static cuseg_status state(cs_optimizer *o, int which, int i, float **out, int *fresh) {
     *fresh = o->state[which][i] == NULL;

@@ -35,6 +35,9 @@ cuseg_status cs_optimizer_step(cs_optimizer *opt, float *const *params, const fl
 long cs_optimizer_steps(const cs_optimizer *opt);
 float *cs_optimizer_state(cs_optimizer *opt, int tensor, int which);
 void cs_optimizer_set_steps(cs_optimizer *opt, long steps);
+/* Restores state buffer `which` of a tensor from a checkpoint (allocating
+ * it: a restored buffer counts as existing, as after PyTorch's first step). */
+cuseg_status cs_optimizer_restore_state(cs_optimizer *opt, int tensor, int which, const float *data);
 
 typedef enum cs_schedule_kind {
     CS_SCHED_CONSTANT,

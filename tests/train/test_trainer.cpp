@@ -1,0 +1,348 @@
+/* The training loop end to end on a tiny dataset: an interrupted run resumed
+ * from its checkpoint ends with bit-identical weights to an uninterrupted
+ * one; the final model is a complete model file that a session runs; a bad
+ * label stops training with the file name and leaves the last checkpoint
+ * intact; the command line. Also the bundled default model on its samples. */
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <signal.h>
+#include <unistd.h>
+
+extern "C" {
+#include "io/image.h"
+#include "io/preprocess.h"
+#include "io/safetensors.h"
+#include "train/trainer.h"
+}
+
+namespace {
+
+/* Temporary directories, removed when the test program exits. */
+struct TempDirs {
+    std::vector<std::string> paths;
+    ~TempDirs() {
+        for (const auto &p : paths) std::filesystem::remove_all(p);
+    }
+} temp_dirs;
+
+std::string temp_dir(const char *tag) {
+    char buf[256];
+    snprintf(buf, sizeof buf, "/tmp/cuseg_test_%s_%d_XXXXXX", tag, (int)getpid());
+    const char *d = mkdtemp(buf);
+    if (d) temp_dirs.paths.push_back(d);
+    return d ? d : "";
+}
+
+/* n samples of h x w: two classes, a bright disc (class 1) on noise. */
+std::string make_dataset(const char *tag, int n, int h, int w) {
+    const std::string d = temp_dir(tag);
+    mkdir((d + "/images").c_str(), 0777);
+    mkdir((d + "/labels").c_str(), 0777);
+    unsigned seed = 1;
+    for (int i = 0; i < n; ++i) {
+        std::vector<uint8_t> img((size_t)h * w * 3), lab((size_t)h * w);
+        const int cx = 4 + (i * 5) % (w - 8), cy = 4 + (i * 3) % (h - 8);
+        for (int y = 0; y < h; ++y)
+            for (int x = 0; x < w; ++x) {
+                const int in = (x - cx) * (x - cx) + (y - cy) * (y - cy) <= 16;
+                lab[(size_t)y * w + x] = (uint8_t)in;
+                for (int k = 0; k < 3; ++k) {
+                    seed = seed * 1103515245u + 12345u;
+                    img[((size_t)y * w + x) * 3 + k] = (uint8_t)((in ? 150 : 60) + (seed >> 16) % 60);
+                }
+            }
+        char name[32];
+        snprintf(name, sizeof name, "%02d.png", i);
+        EXPECT_EQ(cs_png_write((d + "/images/" + name).c_str(), img.data(), h, w, 3, 8, nullptr), CUSEG_OK);
+        EXPECT_EQ(cs_png_write((d + "/labels/" + name).c_str(), lab.data(), h, w, 1, 8, nullptr), CUSEG_OK);
+    }
+    return d;
+}
+
+/* cs_train_config holds borrowed strings: keep them alive for the program. */
+const char *keep(const std::string &s) {
+    static std::vector<std::unique_ptr<std::string>> strings;
+    strings.push_back(std::make_unique<std::string>(s));
+    return strings.back()->c_str();
+}
+
+cs_train_config tiny_config(const std::string &data, const std::string &out, int epochs) {
+    cs_train_config c;
+    cs_train_defaults(&c);
+    c.arch = "unet_bn";
+    c.arch_opts = "classes=2,width=2,depth=2";
+    c.train_data = keep(data);
+    c.val_data = c.train_data;
+    c.out_dir = keep(out);
+    c.epochs = epochs;
+    c.batch = 3;
+    c.threads = 2;
+    c.workers = 2;
+    c.seed = 5;
+    c.optim.kind = CS_OPT_ADAMW;
+    c.optim.weight_decay = 0.01f;
+    c.schedule.kind = CS_SCHED_COSINE;
+    c.schedule.base_lr = 0.01f;
+    c.schedule.warmup_steps = 2;
+    c.augment.hflip = 1;
+    c.augment.scale_min = 0.8f;
+    c.augment.scale_max = 1.2f;
+    c.augment.rotate_deg = 10;
+    c.augment.crop_h = c.augment.crop_w = 16;
+    c.w_dice = 0.5f;
+    c.quiet = 1;
+    return c;
+}
+
+/* name -> bytes of every tensor */
+std::vector<std::pair<std::string, std::string>> tensors_of(const std::string &path) {
+    cs_safetensors *st = nullptr;
+    std::vector<std::pair<std::string, std::string>> out;
+    EXPECT_EQ(cs_safetensors_open(path.c_str(), &st), CUSEG_OK) << cuseg_last_error();
+    if (!st) return out;
+    for (int i = 0; i < cs_safetensors_count(st); ++i) {
+        const cs_st_tensor *t = cs_safetensors_at(st, i);
+        out.emplace_back(t->name, std::string((const char *)t->data, t->nbytes));
+    }
+    cs_safetensors_close(st);
+    return out;
+}
+
+int count_lines(const std::string &path) {
+    std::ifstream f(path);
+    std::string line;
+    int n = 0;
+    while (std::getline(f, line)) ++n;
+    return n;
+}
+
+}  // namespace
+
+TEST(Trainer, ResumeGivesBitIdenticalWeights) {
+    const std::string data = make_dataset("resume", 7, 20, 20);
+    const std::string a = temp_dir("run_a"), b = temp_dir("run_b");
+    cs_train_config ca = tiny_config(data, a, 3);
+    ASSERT_EQ(cs_train_run(&ca), CUSEG_OK) << cuseg_last_error();
+    /* interrupted after epoch 1, then resumed to 3 */
+    cs_train_config cb = tiny_config(data, b, 1);
+    ASSERT_EQ(cs_train_run(&cb), CUSEG_OK) << cuseg_last_error();
+    cb.epochs = 3;
+    cb.resume = 1;
+    ASSERT_EQ(cs_train_run(&cb), CUSEG_OK) << cuseg_last_error();
+    const auto wa = tensors_of(a + "/model.safetensors"), wb = tensors_of(b + "/model.safetensors");
+    ASSERT_FALSE(wa.empty());
+    EXPECT_TRUE(wa == wb) << "weights differ after resume";
+    /* the checkpoints agree too (optimizer state included) */
+    EXPECT_TRUE(tensors_of(a + "/last.ckpt") == tensors_of(b + "/last.ckpt"));
+    /* training changed the weights */
+    EXPECT_FALSE(tensors_of(a + "/init.safetensors") == wa);
+    EXPECT_EQ(count_lines(a + "/log.csv"), 4);
+    EXPECT_EQ(count_lines(b + "/log.csv"), 4);
+    /* a changed recipe is refused */
+    cs_train_config cc = tiny_config(data, b, 4);
+    cc.resume = 1;
+    cc.schedule.base_lr = 0.02f;
+    EXPECT_EQ(cs_train_run(&cc), CUSEG_ERR_INVALID_ARGUMENT);
+    EXPECT_NE(std::string(cuseg_last_error()).find("another recipe"), std::string::npos);
+}
+
+TEST(Trainer, FinalModelLoadsAndRuns) {
+    const std::string data = make_dataset("final", 6, 16, 16);
+    const std::string out = temp_dir("final_out");
+    cs_train_config c = tiny_config(data, out, 2);
+    c.class_names = "background,disc";
+    ASSERT_EQ(cs_train_run(&c), CUSEG_OK) << cuseg_last_error();
+    for (const char *f : {"/model.safetensors", "/best.safetensors"}) {
+        cuseg_model *m = nullptr;
+        ASSERT_EQ(cuseg_model_load((out + f).c_str(), &m), CUSEG_OK) << cuseg_last_error();
+        const cuseg_graph *g = cuseg_model_graph(m);
+        EXPECT_STREQ(cuseg_graph_meta(g, "arch"), "unet_bn");
+        EXPECT_STREQ(cuseg_graph_meta(g, "class_names"), "background,disc");
+        EXPECT_STREQ(cuseg_graph_meta(g, "resize"), "none");
+        EXPECT_NE(cuseg_graph_meta(g, "input_scale"), nullptr); /* preprocessing metadata */
+        cuseg_context *ctx = nullptr;
+        cuseg_context_options o = {"cpu", 1};
+        ASSERT_EQ(cuseg_context_create(&o, &ctx), CUSEG_OK);
+        cuseg_session *s = nullptr;
+        ASSERT_EQ(cuseg_session_create(m, ctx, &s), CUSEG_OK);
+        cuseg_tensor *x = nullptr;
+        ASSERT_EQ(cuseg_tensor_create(CUSEG_F32, 1, 16, 16, 3, &x), CUSEG_OK);
+        const cuseg_tensor *in[1] = {x}, *y = nullptr;
+        ASSERT_EQ(cuseg_session_run(s, in, 1), CUSEG_OK) << cuseg_last_error();
+        ASSERT_EQ(cuseg_session_output(s, 0, &y), CUSEG_OK);
+        int d[4];
+        cuseg_tensor_shape(y, d);
+        EXPECT_EQ(d[3], 2);
+        cuseg_tensor_release(x);
+        cuseg_session_release(s);
+        cuseg_context_release(ctx);
+        cuseg_model_release(m);
+    }
+}
+
+TEST(Trainer, BadLabelStopsWithTheFileNameAndKeepsTheCheckpoint) {
+    const std::string data = make_dataset("badlabel", 4, 16, 16);
+    const std::string out = temp_dir("bad_out");
+    cs_train_config c = tiny_config(data, out, 1);
+    ASSERT_EQ(cs_train_run(&c), CUSEG_OK) << cuseg_last_error();
+    const auto before = tensors_of(out + "/last.ckpt");
+    std::vector<uint8_t> lab(16 * 16, 0);
+    lab[16 * 3 + 2] = 7;
+    ASSERT_EQ(cs_png_write((data + "/labels/02.png").c_str(), lab.data(), 16, 16, 1, 8, nullptr), CUSEG_OK);
+    c.epochs = 2;
+    c.resume = 1;
+    EXPECT_EQ(cs_train_run(&c), CUSEG_ERR_FORMAT);
+    EXPECT_EQ(std::string(cuseg_last_error()),
+              data + "/labels/02.png: pixel (x=2, y=3) has class 7, not below classes=2 and not the ignore value 255");
+    EXPECT_TRUE(tensors_of(out + "/last.ckpt") == before);
+    /* no temporary file left behind */
+    EXPECT_EQ(access((out + "/model.safetensors").c_str(), F_OK), 0); /* from the first run */
+}
+
+namespace {
+
+std::string run_cli(const std::string &args, int *status) {
+    const std::string cmd = std::string(CUSEG_CLI) + " " + args + " 2>&1";
+    FILE *p = popen(cmd.c_str(), "r");
+    std::string out;
+    char buf[4096];
+    size_t n;
+    while (p && (n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+    const int rc = p ? pclose(p) : -1;
+    *status = WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+    return out;
+}
+
+}  // namespace
+
+TEST(TrainCli, HelpAndErrors) {
+    int rc;
+    std::string out = run_cli("train --help", &rc);
+    EXPECT_EQ(rc, 0);
+    EXPECT_NE(out.find("usage: cuseg train --arch ARCH"), std::string::npos);
+    EXPECT_NE(out.find("--resume"), std::string::npos);
+    out = run_cli("train --arch unet_bn", &rc);
+    EXPECT_EQ(rc, 2);
+    EXPECT_NE(out.find("--arch, --train and --out are required"), std::string::npos);
+    out = run_cli("train --arch unet_bn --train x --out y --optim rmsprop", &rc);
+    EXPECT_EQ(rc, 2);
+    EXPECT_NE(out.find("bad value 'rmsprop' for --optim"), std::string::npos);
+    const std::string empty = temp_dir("cli_empty");
+    mkdir((empty + "/images").c_str(), 0777);
+    mkdir((empty + "/labels").c_str(), 0777);
+    out = run_cli("train --arch unet_bn --arch-opts classes=2,width=2,depth=1 --train " + empty + " --out " + empty +
+                      "/run --quiet",
+                  &rc);
+    EXPECT_EQ(rc, 1);
+    EXPECT_NE(out.find(empty + ": the dataset is empty"), std::string::npos) << out;
+}
+
+TEST(TrainCli, TrainsAndScenesWork) {
+    int rc;
+    const std::string d = temp_dir("cli_scenes");
+    std::string out = run_cli("scenes --out " + d + " --count 4 --size 24x20 --seed 3", &rc);
+    ASSERT_EQ(rc, 0) << out;
+    cs_image img;
+    ASSERT_EQ(cs_image_read((d + "/labels/0003.png").c_str(), CS_IMAGE_LABEL, &img), CUSEG_OK);
+    EXPECT_EQ(img.w, 24);
+    EXPECT_EQ(img.h, 20);
+    for (int i = 0; i < 24 * 20; ++i) EXPECT_LT(((uint8_t *)img.data)[i], 5);
+    cs_image_free(&img);
+    out = run_cli("train --arch unet_bn --arch-opts classes=5,width=2,depth=2 --train " + d + " --val " + d +
+                      " --epochs 2 --batch 2 --crop 16 --hflip --threads 1 --out " + d + "/run",
+                  &rc);
+    EXPECT_EQ(rc, 0) << out;
+    EXPECT_NE(out.find("epoch 2/2"), std::string::npos) << out;
+    EXPECT_NE(out.find("val mIoU"), std::string::npos) << out;
+    EXPECT_EQ(count_lines(d + "/run/log.csv"), 3);
+}
+
+/* SIGKILL during training (after epoch 2's row appears: mid-epoch or
+ * mid-checkpoint, whichever it hits), then --resume: the final model and
+ * checkpoint equal an uninterrupted run's byte for byte. */
+TEST(TrainCli, ResumeAfterSigkillMatchesAnUninterruptedRun) {
+    int rc;
+    const std::string d = temp_dir("cli_kill");
+    ASSERT_EQ((run_cli("scenes --out " + d + "/data --count 12 --size 40x32 --seed 9", &rc), rc), 0);
+    const std::string recipe = "train --arch unet_bn --arch-opts classes=5,width=2,depth=2 --train " + d +
+                               "/data --val " + d +
+                               "/data --epochs 16 --batch 4 --hflip --rotate 10 --scale 0.8,1.2 --crop 24 "
+                               "--optim adamw --lr 0.01 --threads 2 --quiet --out ";
+    std::string out = run_cli(recipe + d + "/a", &rc);
+    ASSERT_EQ(rc, 0) << out;
+    const pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        execl("/bin/sh", "sh", "-c", ("exec " + std::string(CUSEG_CLI) + " " + recipe + d + "/b >/dev/null 2>&1").c_str(),
+              (char *)nullptr);
+        _exit(127);
+    }
+    for (int i = 0; i < 2000 && count_lines(d + "/b/log.csv") < 3; ++i) usleep(5000);
+    kill(pid, SIGKILL); /* cuseg itself: the shell exec'd it */
+    waitpid(pid, nullptr, 0);
+    /* interrupted: no final model yet */
+    EXPECT_NE(access((d + "/b/model.safetensors").c_str(), F_OK), 0) << count_lines(d + "/b/log.csv") - 1 << " epochs ran";
+    out = run_cli(recipe + d + "/b --resume", &rc);
+    ASSERT_EQ(rc, 0) << out;
+    EXPECT_TRUE(tensors_of(d + "/a/model.safetensors") == tensors_of(d + "/b/model.safetensors"));
+    EXPECT_TRUE(tensors_of(d + "/a/last.ckpt") == tensors_of(d + "/b/last.ckpt"));
+    EXPECT_EQ(count_lines(d + "/b/log.csv"), 17);
+}
+
+/* The bundled default model segments its sample scenes (models/default). */
+TEST(DefaultModel, SegmentsTheSamples) {
+    const std::string dir = std::string(CUSEG_SOURCE_DIR) + "/models/default";
+    cuseg_model *m = nullptr;
+    ASSERT_EQ(cuseg_model_load((dir + "/default.safetensors").c_str(), &m), CUSEG_OK) << cuseg_last_error();
+    cs_preprocess pre;
+    ASSERT_EQ(cs_preprocess_from_graph(cuseg_model_graph(m), &pre), CUSEG_OK);
+    cuseg_context *ctx = nullptr;
+    cuseg_context_options o = {"cpu", 2};
+    ASSERT_EQ(cuseg_context_create(&o, &ctx), CUSEG_OK);
+    cuseg_session *s = nullptr;
+    ASSERT_EQ(cuseg_session_create(m, ctx, &s), CUSEG_OK);
+    size_t right = 0, total = 0;
+    for (int i = 0; i < 4; ++i) {
+        char name[64];
+        snprintf(name, sizeof name, "/samples/images/%04d.jpg", i);
+        cs_image img, lab;
+        ASSERT_EQ(cs_image_read((dir + name).c_str(), CS_IMAGE_RGB, &img), CUSEG_OK) << cuseg_last_error();
+        snprintf(name, sizeof name, "/samples/labels/%04d.png", i);
+        ASSERT_EQ(cs_image_read((dir + name).c_str(), CS_IMAGE_LABEL, &lab), CUSEG_OK) << cuseg_last_error();
+        cuseg_tensor *x = nullptr;
+        ASSERT_EQ(cuseg_tensor_create(CUSEG_F32, 1, img.h, img.w, 3, &x), CUSEG_OK);
+        cs_preprocess_image(&pre, (const uint8_t *)img.data, img.h, img.w, 3, (float *)cuseg_tensor_data(x));
+        const cuseg_tensor *in[1] = {x}, *y = nullptr;
+        ASSERT_EQ(cuseg_session_run(s, in, 1), CUSEG_OK) << cuseg_last_error();
+        ASSERT_EQ(cuseg_session_output(s, 0, &y), CUSEG_OK);
+        int d[4];
+        cuseg_tensor_shape(y, d);
+        ASSERT_EQ(d[3], 5);
+        const float *l = (const float *)cuseg_tensor_data(y);
+        for (int p = 0; p < img.h * img.w; ++p) {
+            int best = 0;
+            for (int k = 1; k < 5; ++k)
+                if (l[p * 5 + k] > l[p * 5 + best]) best = k;
+            right += best == ((const uint8_t *)lab.data)[p];
+            ++total;
+        }
+        cuseg_tensor_release(x);
+        cs_image_free(&img);
+        cs_image_free(&lab);
+    }
+    EXPECT_GT((double)right / total, 0.95) << "pixel accuracy on the samples (0.996 when trained)";
+    cuseg_session_release(s);
+    cuseg_context_release(ctx);
+    cuseg_model_release(m);
+}
