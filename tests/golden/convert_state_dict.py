@@ -9,7 +9,9 @@ cuseg architecture of the same layout loads the file as is.
 The .pth may hold a state dict, a dict with a "state_dict"/"model" entry, or
 a whole pickled module; a "module." prefix on every key (DataParallel) is
 removed. num_batches_tracked counters and non-tensor entries (e.g. milesial's
-"mask_values") are dropped.
+"mask_values") are dropped, and so are the aliases jfzhang95's MobileNetV2
+keeps of its own layers (backbone.low_level_features.* and
+backbone.high_level_features.* repeat backbone.features.*).
 
 --preprocess: imagenet (RGB, /255, ImageNet mean/std: torchvision and smp
 weights), unit (RGB, /255), caffe_bgr:<B,G,R means> (BGR, 0-255, mean
@@ -49,6 +51,9 @@ def clean_state_dict(state_dict):
     tensors = {k: v for k, v in state_dict.items() if torch.is_tensor(v) and not k.endswith("num_batches_tracked")}
     if tensors and all(k.startswith("module.") for k in tensors):
         tensors = {k[len("module."):]: v for k, v in tensors.items()}
+    if any(k.startswith("backbone.features.") for k in tensors):
+        tensors = {k: v for k, v in tensors.items()
+                   if not k.startswith(("backbone.low_level_features.", "backbone.high_level_features."))}
     return {k: v.detach().float().contiguous().clone() for k, v in tensors.items()}
 
 
