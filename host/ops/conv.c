@@ -618,8 +618,9 @@ static cuseg_status conv_prepare_training(cs_step *st, const cuseg_graph *g, cs_
     TRY_DNNL(conv_pd(&d, CONV_BACKWARD_DATA, dnnl_backward_data, &d.weights_any, attr, cpu->engine,
                      fwd, &bd),
              "backward data");
-    TRY_DNNL(conv_pd(&d, CONV_BACKWARD_WEIGHTS, dnnl_backward_weights, &d.weights_any, attr,
-                     cpu->engine, fwd, &bw),
+    TRY_DNNL(conv_pd(&d, CONV_BACKWARD_WEIGHTS, dnnl_backward_weights,
+                     cpu->exact_weight_grad ? &d.weights_user : &d.weights_any, attr, cpu->engine,
+                     fwd, &bw),
              "backward weights");
     if (status == CUSEG_OK) {
         const dnnl_memory_desc_t *mf = dnnl_primitive_desc_query_md(fwd, dnnl_query_weights_md, 0);

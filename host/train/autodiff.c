@@ -82,6 +82,12 @@ void cs_autodiff_release(cs_autodiff *ad) {
     free(ad);
 }
 
+void cs_autodiff_set_exact_weight_grad(cs_autodiff *ad, int exact) {
+    if (ad->cpu.exact_weight_grad == exact) return;
+    release_plan(ad);
+    ad->cpu.exact_weight_grad = exact;
+}
+
 static cuseg_status plan(cs_autodiff *ad, const int (*dims)[4]) {
     release_plan(ad);
     const cuseg_graph *g = ad->g;

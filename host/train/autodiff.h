@@ -33,5 +33,8 @@ void cs_autodiff_zero_grad(cs_autodiff *ad);
  * save the counter so that a resumed run draws the same masks. */
 void cs_autodiff_set_dropout_rng(cs_autodiff *ad, uint64_t seed, uint64_t draws);
 uint64_t cs_autodiff_dropout_draws(const cs_autodiff *ad);
+/* Exact weight gradients (see cs_cpu.exact_weight_grad): for parity tests
+ * against PyTorch; takes effect at the next forward. */
+void cs_autodiff_set_exact_weight_grad(cs_autodiff *ad, int exact);
 
 #endif
