@@ -618,9 +618,17 @@ static cuseg_status conv_prepare_training(cs_step *st, const cuseg_graph *g, cs_
     TRY_DNNL(conv_pd(&d, CONV_BACKWARD_DATA, dnnl_backward_data, &d.weights_any, attr, cpu->engine,
                      fwd, &bd),
              "backward data");
+    /* oneDNN 2.6's AVX2 1x1 backward-weights kernel with a stride (it first
+     * gathers the strided input) gives different gradients from run to run
+     * (up to 60% norm-wise on ResNet's downsample convolutions, seen with
+     * ONEDNN_MAX_CPU_ISA=AVX2): strided 1x1 layers, a sliver of the work,
+     * take the plain-layout kernel on every ISA. */
+    const cuseg_conv2d_params *cp = &st->node->p.conv;
+    const int strided_1x1 = cp->kernel_h == 1 && cp->kernel_w == 1 &&
+                            (cp->stride_h > 1 || cp->stride_w > 1);
     TRY_DNNL(conv_pd(&d, CONV_BACKWARD_WEIGHTS, dnnl_backward_weights,
-                     cpu->exact_weight_grad ? &d.weights_user : &d.weights_any, attr, cpu->engine,
-                     fwd, &bw),
+                     cpu->exact_weight_grad || strided_1x1 ? &d.weights_user : &d.weights_any, attr,
+                     cpu->engine, fwd, &bw),
              "backward weights");
     if (status == CUSEG_OK) {
         const dnnl_memory_desc_t *mf = dnnl_primitive_desc_query_md(fwd, dnnl_query_weights_md, 0);
