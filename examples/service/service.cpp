@@ -73,7 +73,8 @@ int usage(FILE *f, int code) {
     std::fprintf(f,
                  "usage: cuseg-service -m MODEL [options]\n"
                  "Serves POST /v1/segment, GET /healthz and GET /metrics over HTTP.\n"
-                 "  -m, --model FILE       model file (.safetensors, with preprocessing metadata)\n"
+                 "  -m, --model FILE       model file (.safetensors, with preprocessing metadata), or\n"
+                 "                         ARCH[:options] from the zoo with zero weights (load tests)\n"
                  "  --host ADDR            address to listen on (127.0.0.1)\n"
                  "  --port N               port; 0 picks a free one (8080)\n"
                  "  --device D             auto (default), cpu, cuda:N\n"
@@ -578,7 +579,15 @@ int main(int argc, char **argv) {
     Service svc;
     svc.opt = opt;
     try {
-        cuseg::Model model = cuseg::Model::load(opt.model);
+        // A model file, or ARCH[:options] from the zoo with zero weights (as
+        // `cuseg segment -m` takes it): for load tests, where weights do not
+        // change the cost.
+        const bool is_file = opt.model.size() > 12 && opt.model.rfind(".safetensors") == opt.model.size() - 12;
+        const size_t colon = opt.model.find(':');
+        cuseg::Model model = is_file ? cuseg::Model::load(opt.model)
+                                     : cuseg::Model::from(cuseg::Graph::build(
+                                           opt.model.substr(0, colon),
+                                           colon == std::string::npos ? "" : opt.model.substr(colon + 1)));
         const cuseg_graph *g = cuseg_model_graph(model.get());
         svc.in_c = g->values[g->inputs[0]].channels;
         svc.classes = g->values[g->outputs[0]].channels;

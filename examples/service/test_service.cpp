@@ -257,6 +257,7 @@ class Service : public testing::Test {
             EXPECT_EQ(rc, 0) << slurp(server_->log);
         }
         delete server_;
+        if (!HasFailure()) std::system(("rm -rf '" + *dir_ + "'").c_str());
         delete images_;
         delete dir_;
         server_ = nullptr;
