@@ -618,6 +618,9 @@ int main(int argc, char **argv) {
         server.new_task_queue = [http_threads] { return new httplib::ThreadPool((size_t)http_threads); };
         // Bodies above the limit are refused while reading (413), not buffered.
         server.set_payload_max_length((size_t)opt.max_body);
+        // Headers and body go out in separate writes: without TCP_NODELAY,
+        // Nagle holds the body until the client's delayed ACK (~40 ms).
+        server.set_tcp_nodelay(true);
         server.Post("/v1/segment",
                     [&svc](const httplib::Request &req, httplib::Response &res) { svc.segment(req, res); });
         server.Get("/healthz", [&svc](const httplib::Request &, httplib::Response &res) {

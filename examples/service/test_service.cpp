@@ -446,7 +446,7 @@ TEST_F(Service, MetricsCountRequestsErrorsAndLatency) {
 TEST_F(Service, SigtermDrainsRequestsInFlight) {
     Server s;
     ASSERT_TRUE(s.start({"-m", *dir_ + "/model.safetensors", "--workers", "1", "--cpu-threads", "1",
-                         "--max-batch", "8", "--max-delay-ms", "400"},
+                         "--max-batch", "8", "--max-delay-ms", "1000"},
                         *dir_ + "/drain.log"))
         << slurp(*dir_ + "/drain.log");
     constexpr int kClients = 4;
