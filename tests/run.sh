@@ -7,8 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(cmake ninja-build g++ pkg-config libdnnl-dev libpng-dev libgtest-dev libcjson-dev libjpeg-dev
-          libcpp-httplib-dev)
+packages=(cmake ninja-build g++ pkg-config libdnnl-dev libpng-dev libgtest-dev libcjson-dev libjpeg-dev)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
