@@ -24,6 +24,22 @@
  *    e.g. a conv weight is [out, in/groups, kh, kw].
  *  - There is no global mutable state; the only thread-local is the message.
  *
+ * Thread-safety contract, for embedding in multi-threaded services:
+ *  - Load a model once and share it: it is never written after creation, so
+ *    any number of sessions on any threads may run it at once.
+ *  - Give each thread (and each CUDA stream) its own session; a session
+ *    holds the buffers, the plan and any backend form of the weights (packed
+ *    for oneDNN, uploaded to the GPU) of its runs.
+ *  - A context is immutable too; one context can serve every session.
+ *    Per-context settings: device, CPU threads per session, precision, an
+ *    optional caller-owned cudaStream_t (cuda_stream; sessions then enqueue
+ *    on it and the caller keeps it alive) and an optional budget for each
+ *    session's activation memory (memory_budget).
+ *  - The library keeps no global mutable state: two models, contexts or
+ *    sessions never interact except through a stream the caller shares.
+ *    The CPU thread count is applied per call (OpenMP's setting is restored
+ *    on return).
+ *
  * Compiles as C11 and as C++.
  */
 #ifndef CUSEG_H
@@ -121,6 +137,13 @@ typedef struct cuseg_context_options {
      * session plans (slower planning, sometimes faster runs); zero: cuDNN's
      * heuristics choose. */
     int cudnn_search;
+    /* Bytes a session's activation arena may take (host memory on the CPU,
+     * device memory on CUDA), or 0: no limit. Checked when a session plans
+     * (explicitly or on the first run of a new shape): a plan whose arena
+     * exceeds it fails with CUSEG_ERR_OUT_OF_MEMORY naming both sizes, and
+     * nothing is allocated. Weights and backend workspaces (cuDNN, oneDNN
+     * scratch) are not counted; cuseg_session_memory reports the arena. */
+    size_t memory_budget;
 } cuseg_context_options;
 
 /* options may be NULL (auto device, all cores). Caller releases ctx. */

@@ -1,7 +1,5 @@
-// Embedding cuseg in a C++ program: load a model file (or build a zoo
-// architecture), run one NHWC float batch, read the logits.
+// Embedding cuseg in C++: load a model (or build a zoo one), run a batch, read the logits.
 #include <cstdio>
-
 #include "cuseg.hpp"
 
 int main(int argc, char **argv) try {

@@ -25,6 +25,7 @@ cuseg_status cuseg_context_create(const cuseg_context_options *options, cuseg_co
         c.precision = options->precision;
         c.cuda_stream = options->cuda_stream;
         c.cudnn_search = options->cudnn_search;
+        c.memory_budget = options->memory_budget;
     }
     int n_cuda = cs_cuda_device_count();
     if (strcmp(dev, "cpu") == 0) {

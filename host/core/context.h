@@ -12,6 +12,7 @@ struct cuseg_context {
     cuseg_precision precision;
     void *cuda_stream;
     int cudnn_search;
+    size_t memory_budget; /* 0: none */
     char device[32];
 };
 

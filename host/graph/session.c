@@ -183,6 +183,18 @@ static int push_threads(const cuseg_session *s) {
     return old;
 }
 
+/* The context's memory_budget, checked before anything is allocated. */
+static cuseg_status check_budget(cuseg_session *s, const int (*shapes)[4]) {
+    const size_t budget = s->ctx->memory_budget;
+    if (!budget || s->plan.arena_bytes <= budget) return CUSEG_OK;
+    const size_t need = s->plan.arena_bytes;
+    cs_plan_free(&s->plan);
+    return cs_error(CUSEG_ERR_OUT_OF_MEMORY,
+                    "input %dx%dx%dx%d needs a %zu-byte activation arena, over the context's "
+                    "memory budget of %zu bytes",
+                    shapes[0][0], shapes[0][1], shapes[0][2], shapes[0][3], need, budget);
+}
+
 cuseg_status cuseg_session_plan(cuseg_session *s, const int (*shapes)[4], int n_inputs) {
     CS_CHECK_ARG(s && shapes, "cuseg_session_plan: NULL argument");
     const cuseg_graph *g = s->model->graph;
@@ -190,6 +202,7 @@ cuseg_status cuseg_session_plan(cuseg_session *s, const int (*shapes)[4], int n_
     if (s->cuda) {
         CS_CHECK(cs_plan_build_stored(g, shapes, n_inputs, cs_cuda_storage_bytes(s->ctx->precision),
                                       &s->plan));
+        CS_CHECK(check_budget(s, shapes));
         cuseg_status st = cs_cuda_prepare(s->cuda, g, &s->plan);
         if (st != CUSEG_OK) {
             cs_plan_free(&s->plan);
@@ -199,6 +212,7 @@ cuseg_status cuseg_session_plan(cuseg_session *s, const int (*shapes)[4], int n_
         return CUSEG_OK;
     }
     CS_CHECK(cs_plan_build(g, shapes, n_inputs, &s->plan));
+    CS_CHECK(check_budget(s, shapes));
     cuseg_status st = CUSEG_OK;
     if (s->plan.arena_bytes) {
         s->arena = aligned_alloc(64, (s->plan.arena_bytes + 63) / 64 * 64);
