@@ -3,7 +3,7 @@
 # tests/run.sh and examples/segment_samples.sh). CUDA, cuDNN and cuBLAS are
 # optional: the CUDA backend is built when nvcc and cuDNN are found.
 set -euo pipefail
-packages=(cmake ninja-build g++ pkg-config libdnnl-dev libpng-dev libgtest-dev libcjson-dev libjpeg-dev)
+packages=(cmake ninja-build g++ pkg-config libdnnl-dev libpng-dev libgtest-dev libcjson-dev libjpeg-dev libcpp-httplib-dev)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
