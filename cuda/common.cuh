@@ -51,6 +51,18 @@ static inline unsigned cs_grid(size_t count) {
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < (count);                   \
          i += (size_t)gridDim.x * blockDim.x)
 
+/* Splits an element index of an N x H x W x C (NHWC) tensor into its
+ * coordinates; every one-thread-per-element kernel starts with it. */
+__device__ __forceinline__ void cs_nhwc_split(size_t e, int H, int W, int C, size_t *n, int *h,
+                                              int *w, int *c) {
+    *c = (int)(e % (size_t)C);
+    e /= (size_t)C;
+    *w = (int)(e % (size_t)W);
+    e /= (size_t)W;
+    *h = (int)(e % (size_t)H);
+    *n = e / (size_t)H;
+}
+
 /* Storage types: activations are float, __half or __nv_bfloat16 by
  * precision; arithmetic is always float (load converts up, store rounds). */
 __device__ __forceinline__ float cs_load(float v) { return v; }

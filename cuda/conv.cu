@@ -149,12 +149,9 @@ __global__ void upconv_gather_kernel(const T *__restrict__ g, T *__restrict__ y,
                                      const float *__restrict__ bias, upconv_geometry d, cs_act act,
                                      size_t count) {
     CS_GRID_LOOP(e, count) {
-        const int c = (int)(e % d.C);
-        size_t p = e / d.C;
-        const int ow = (int)(p % d.OW);
-        p /= d.OW;
-        const int oh = (int)(p % d.OH);
-        const size_t n = p / d.OH;
+        int c, ow, oh;
+        size_t n;
+        cs_nhwc_split(e, d.OH, d.OW, d.C, &n, &oh, &ow, &c);
         int i0, h0, j0, w0;
         const int nh = cs_col2im_taps(oh, d.ph, d.sh, d.kh, d.H, &i0, &h0);
         const int nw = cs_col2im_taps(ow, d.pw, d.sw, d.kw, d.W, &j0, &w0);

@@ -11,12 +11,9 @@ template <class T>
 __global__ void shift_kernel(const T *__restrict__ x, T *__restrict__ y, int h_in, int w_in,
                              int h_out, int w_out, int c, int dh, int dw, size_t count) {
     CS_GRID_LOOP(e, count) {
-        const int ch = (int)(e % c);
-        size_t p = e / c;
-        const int ow = (int)(p % w_out);
-        p /= w_out;
-        const int oh = (int)(p % h_out);
-        const size_t n = p / h_out;
+        int ch, ow, oh;
+        size_t n;
+        cs_nhwc_split(e, h_out, w_out, c, &n, &oh, &ow, &ch);
         const int ih = oh + dh, iw = ow + dw;
         y[e] = ih >= 0 && ih < h_in && iw >= 0 && iw < w_in
                    ? x[((n * h_in + ih) * w_in + iw) * c + ch]

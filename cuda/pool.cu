@@ -31,12 +31,9 @@ template <class T>
 __global__ void max_pool_kernel(const T *__restrict__ x, T *__restrict__ y,
                                 int32_t *__restrict__ ind, pool_geometry g, size_t count) {
     CS_GRID_LOOP(e, count) {
-        const int c = (int)(e % g.C);
-        size_t p = e / g.C;
-        const int ow = (int)(p % g.OW);
-        p /= g.OW;
-        const int oh = (int)(p % g.OH);
-        const size_t n = p / g.OH;
+        int c, ow, oh;
+        size_t n;
+        cs_nhwc_split(e, g.OH, g.OW, g.C, &n, &oh, &ow, &c);
         int h0, h1, hp, w0, w1, wp;
         cs_pool_window(oh, g.kh, g.sh, g.pt, g.pb, g.H, &h0, &h1, &hp);
         cs_pool_window(ow, g.kw, g.sw, g.pl, g.pr, g.W, &w0, &w1, &wp);
@@ -60,12 +57,9 @@ template <class T>
 __global__ void avg_pool_kernel(const T *__restrict__ x, T *__restrict__ y, pool_geometry g,
                                 size_t count) {
     CS_GRID_LOOP(e, count) {
-        const int c = (int)(e % g.C);
-        size_t p = e / g.C;
-        const int ow = (int)(p % g.OW);
-        p /= g.OW;
-        const int oh = (int)(p % g.OH);
-        const size_t n = p / g.OH;
+        int c, ow, oh;
+        size_t n;
+        cs_nhwc_split(e, g.OH, g.OW, g.C, &n, &oh, &ow, &c);
         int h0, h1, hp, w0, w1, wp;
         cs_pool_window(oh, g.kh, g.sh, g.pt, g.pb, g.H, &h0, &h1, &hp);
         cs_pool_window(ow, g.kw, g.sw, g.pl, g.pr, g.W, &w0, &w1, &wp);

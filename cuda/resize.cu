@@ -17,12 +17,9 @@ __global__ void bilinear_kernel(const T *__restrict__ x, T *__restrict__ y, int 
                                 int c, int h_out, int w_out, float ratio_h, float ratio_w,
                                 int align_corners, size_t count) {
     CS_GRID_LOOP(e, count) {
-        const int ch = (int)(e % c);
-        size_t p = e / c;
-        const int ow = (int)(p % w_out);
-        p /= w_out;
-        const int oh = (int)(p % h_out);
-        const size_t b = p / h_out;
+        int ch, ow, oh;
+        size_t b;
+        cs_nhwc_split(e, h_out, w_out, c, &b, &oh, &ow, &ch);
         int h0, h1, w0, w1;
         float lh, lw;
         cs_bilinear_taps(oh, h_in, h_out, ratio_h, align_corners, &h0, &h1, &lh);
@@ -41,12 +38,9 @@ __global__ void nearest_kernel(const T *__restrict__ x, T *__restrict__ y, int h
                                int c, int h_out, int w_out, float ratio_h, float ratio_w,
                                size_t count) {
     CS_GRID_LOOP(e, count) {
-        const int ch = (int)(e % c);
-        size_t p = e / c;
-        const int ow = (int)(p % w_out);
-        p /= w_out;
-        const int oh = (int)(p % h_out);
-        const size_t b = p / h_out;
+        int ch, ow, oh;
+        size_t b;
+        cs_nhwc_split(e, h_out, w_out, c, &b, &oh, &ow, &ch);
         const int ih = cs_nearest_index(oh, h_in, h_out, ratio_h);
         const int iw = cs_nearest_index(ow, w_in, w_out, ratio_w);
         y[e] = x[((b * h_in + ih) * w_in + iw) * c + ch];
@@ -68,12 +62,9 @@ __global__ void bilinear_backward_kernel(const float *__restrict__ dy, float *__
                                          float ratio_h, float ratio_w, int align_corners,
                                          size_t count) {
     CS_GRID_LOOP(e, count) {
-        const int ch = (int)(e % c);
-        size_t p = e / c;
-        const int iw = (int)(p % w_in);
-        p /= w_in;
-        const int ih = (int)(p % h_in);
-        const size_t b = p / h_in;
+        int ch, iw, ih;
+        size_t b;
+        cs_nhwc_split(e, h_in, w_in, c, &b, &ih, &iw, &ch);
         const int oh_begin = cs_bilinear_first_output(ih - 1, h_in, h_out, ratio_h, align_corners);
         const int oh_end = cs_bilinear_first_output(ih + 1, h_in, h_out, ratio_h, align_corners);
         const int ow_begin = cs_bilinear_first_output(iw - 1, w_in, w_out, ratio_w, align_corners);

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/fs.h"
 #include "cli/cli.h"
 #include "cli/pil_draw.h"
 #include "io/image.h"
@@ -305,23 +306,6 @@ done:
     return rc;
 }
 
-static int mkdirs(const char *path) {
-    char *p = strdup(path);
-    if (!p) return -1;
-    for (char *s = p + 1; *s; ++s)
-        if (*s == '/') {
-            *s = '\0';
-            if (mkdir(p, 0777) != 0 && errno != EEXIST) {
-                free(p);
-                return -1;
-            }
-            *s = '/';
-        }
-    const int rc = mkdir(p, 0777) != 0 && errno != EEXIST ? -1 : 0;
-    free(p);
-    return rc;
-}
-
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 /* *.json below root (relative paths, sorted). */
@@ -408,7 +392,7 @@ int cs_cli_convert(int argc, char **argv) {
         char *parent = strdup(base);
         char *slash = parent ? strrchr(parent, '/') : NULL;
         if (slash) *slash = '\0';
-        if (!parent || mkdirs(parent) != 0) {
+        if (!parent || cs_mkdir_p(parent) != 0) {
             fprintf(stderr, "cuseg convert: FAILED %s: cannot create %s: %s\n", src, parent ? parent : out_dir,
                     strerror(errno));
             ++failed;

@@ -12,6 +12,7 @@
 
 #include <jpeglib.h>
 
+#include "core/fs.h"
 #include "cli/cli.h"
 #include "io/image.h"
 #include "train/augment.h"
@@ -154,18 +155,6 @@ static void make_scene(uint64_t seed, int index, int w, int h, uint8_t *img, uin
     free(rgb);
 }
 
-static void mkdir_p(const char *dir) {
-    char buf[4096];
-    snprintf(buf, sizeof buf, "%s", dir);
-    for (char *p = buf + 1; *p; ++p)
-        if (*p == '/') {
-            *p = 0;
-            mkdir(buf, 0777);
-            *p = '/';
-        }
-    mkdir(buf, 0777);
-}
-
 static int write_jpeg(const char *path, const uint8_t *img, int w, int h) {
     char tmp[4300];
     if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) return -1;
@@ -223,7 +212,7 @@ int cs_cli_scenes(int argc, char **argv) {
         return 2;
     }
     char dir[4096], path[4200];
-    mkdir_p(out);
+    cs_mkdir_p(out);
     snprintf(dir, sizeof dir, "%s/images", out);
     mkdir(dir, 0777);
     snprintf(dir, sizeof dir, "%s/labels", out);

@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/fs.h"
 #include "cli/cli.h"
 #include "cli/tiles.h"
 #include "core/status.h"
@@ -182,23 +183,6 @@ static int walk(const char *root, const char *rel, item_list *out) {
 
 static int cmp_items(const void *a, const void *b) { return strcmp(((const item *)a)->rel, ((const item *)b)->rel); }
 
-static int mkdir_p(const char *path) {
-    char *p = strdup(path);
-    if (!p) return -1;
-    for (char *s = p + 1; *s; ++s)
-        if (*s == '/') {
-            *s = '\0';
-            if (mkdir(p, 0777) != 0 && errno != EEXIST) {
-                free(p);
-                return -1;
-            }
-            *s = '/';
-        }
-    const int rc = mkdir(p, 0777) != 0 && errno != EEXIST ? -1 : 0;
-    free(p);
-    return rc;
-}
-
 static int mkdir_parent(const char *file) {
     char *p = strdup(file);
     if (!p) return -1;
@@ -206,7 +190,7 @@ static int mkdir_parent(const char *file) {
     int rc = 0;
     if (slash && slash != p) {
         *slash = '\0';
-        rc = mkdir_p(p);
+        rc = cs_mkdir_p(p);
     }
     free(p);
     return rc;
@@ -950,7 +934,7 @@ int cs_cli_segment(int argc, char **argv) {
             all.v[kept++] = it;
         }
         all.n = kept;
-        if (mkdir_p(o.out_dir) != 0) {
+        if (cs_mkdir_p(o.out_dir) != 0) {
             fprintf(stderr, "cuseg segment: cannot create %s: %s\n", o.out_dir, strerror(errno));
             rc = 1;
         } else {

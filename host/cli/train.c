@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "io/preprocess.h"
 #include "cli/cli.h"
 #include "train/trainer.h"
 
@@ -69,19 +70,6 @@ static int parse_hw(const char *s, int *h, int *w) {
     *h = (int)a;
     *w = (int)b;
     return 1;
-}
-
-static int parse_floats(const char *s, float *out, int max) {
-    int n = 0;
-    while (*s && n < max) {
-        char *end;
-        out[n++] = strtof(s, &end);
-        if (end == s) return -1;
-        s = end;
-        if (*s == ',') ++s;
-        else if (*s) return -1;
-    }
-    return *s ? -1 : n;
 }
 
 static int parse_loss(const char *s, cs_train_config *c) {
@@ -164,13 +152,13 @@ int cs_cli_train(int argc, char **argv) {
         } else if (!strcmp(a, "--crop")) {
             if (!parse_hw(v, &c.augment.crop_h, &c.augment.crop_w)) return bad(a, v);
         } else if (!strcmp(a, "--scale")) {
-            const int n = parse_floats(v, fv, 2);
+            const int n = cs_parse_floats(v, fv, 2);
             if (n < 1 || fv[0] <= 0 || (n == 2 && fv[1] < fv[0])) return bad(a, v);
             c.augment.scale_min = fv[0];
             c.augment.scale_max = n == 2 ? fv[1] : fv[0];
         } else if (!strcmp(a, "--rotate")) FLOAT_ARG(c.augment.rotate_deg);
         else if (!strcmp(a, "--jitter")) {
-            const int n = parse_floats(v, fv, 3);
+            const int n = cs_parse_floats(v, fv, 3);
             if (n < 1) return bad(a, v);
             c.augment.brightness = fv[0];
             c.augment.contrast = fv[n > 1 ? 1 : 0];
@@ -191,7 +179,7 @@ int cs_cli_train(int argc, char **argv) {
         } else if (!strcmp(a, "--momentum")) FLOAT_ARG(c.optim.momentum);
         else if (!strcmp(a, "--weight-decay")) FLOAT_ARG(c.optim.weight_decay);
         else if (!strcmp(a, "--betas")) {
-            if (parse_floats(v, fv, 2) != 2) return bad(a, v);
+            if (cs_parse_floats(v, fv, 2) != 2) return bad(a, v);
             c.optim.beta1 = fv[0];
             c.optim.beta2 = fv[1];
         } else if (!strcmp(a, "--eps")) FLOAT_ARG(c.optim.eps);

@@ -7,8 +7,7 @@
 #include "core/status.h"
 #include "ops/op_math.h"
 
-/* "a,b,c" into out[0..n-1]; returns the count, or -1 on a malformed list. */
-static int parse_floats(const char *s, float *out, int max) {
+int cs_parse_floats(const char *s, float *out, int max) {
     int n = 0;
     while (*s && n < max) {
         char *end;
@@ -31,7 +30,7 @@ cuseg_status cs_preprocess_from_graph(const cuseg_graph *g, cs_preprocess *out) 
         p.bgr = order[0] == 'B';
     }
     const char *scale = cuseg_graph_meta(g, "input_scale");
-    if (scale && parse_floats(scale, &p.scale, 1) != 1)
+    if (scale && cs_parse_floats(scale, &p.scale, 1) != 1)
         return cs_error(CUSEG_ERR_FORMAT, "metadata input_scale='%s': expected a number", scale);
     const char *keys[2] = {"mean", "std"};
     float *dst[2] = {p.mean, p.std};
@@ -39,7 +38,7 @@ cuseg_status cs_preprocess_from_graph(const cuseg_graph *g, cs_preprocess *out) 
         const char *v = cuseg_graph_meta(g, keys[k]);
         if (!v) continue;
         float vals[4];
-        const int n = parse_floats(v, vals, 4);
+        const int n = cs_parse_floats(v, vals, 4);
         if (n < 1)
             return cs_error(CUSEG_ERR_FORMAT, "metadata %s='%s': expected comma-separated numbers", keys[k], v);
         for (int c = 0; c < 4; ++c) dst[k][c] = vals[c < n ? c : n - 1];

@@ -15,6 +15,9 @@ typedef struct cs_preprocess {
     float std[4];
 } cs_preprocess;
 
+/* "a,b,c" into out[0..max-1]; returns the count, or -1 on a malformed list. */
+int cs_parse_floats(const char *s, float *out, int max);
+
 /* Reads the metadata of g; absent keys mean RGB, scale 1/255, mean 0, std 1.
  * Malformed values are errors naming the key. */
 cuseg_status cs_preprocess_from_graph(const cuseg_graph *g, cs_preprocess *out);

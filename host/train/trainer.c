@@ -1,6 +1,8 @@
 #define _GNU_SOURCE
 #include "train/trainer.h"
 
+#include "core/fs.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -275,18 +277,6 @@ static cuseg_status save_model_file(const trainer *t, const char *path) {
     return st;
 }
 
-static int mkdir_p(const char *dir) {
-    char buf[4096];
-    snprintf(buf, sizeof buf, "%s", dir);
-    for (char *p = buf + 1; *p; ++p)
-        if (*p == '/') {
-            *p = 0;
-            if (mkdir(buf, 0777) != 0 && errno != EEXIST) return -1;
-            *p = '/';
-        }
-    return mkdir(buf, 0777) != 0 && errno != EEXIST ? -1 : 0;
-}
-
 /* The recipe as one line, stored in checkpoints (a resume with another
  * recipe is refused, except for the number of epochs). */
 static void recipe_string(const cs_train_config *c, char *buf, size_t n) {
@@ -425,7 +415,7 @@ static cuseg_status setup(trainer *t, cs_train_config *c) {
         if (c->schedule.step_size < 1) c->schedule.step_size = 1;
     }
 
-    if (mkdir_p(c->out_dir) != 0) return cs_error(CUSEG_ERR_IO, "%s: cannot create the output directory", c->out_dir);
+    if (cs_mkdir_p(c->out_dir) != 0) return cs_error(CUSEG_ERR_IO, "%s: cannot create the output directory", c->out_dir);
     const char *names[] = {"last.ckpt", "best.safetensors", "model.safetensors", "log.csv", "init.safetensors", ""};
     for (int k = 0; k < 5; ++k) snprintf(t->paths[k], sizeof t->paths[k], "%s/%s", c->out_dir, names[k]);
     return CUSEG_OK;
