@@ -29,6 +29,7 @@
 #include "graph/graph.h"
 #include "io/image.h"
 #include "io/preprocess.h"
+#include "post/crf.h"
 #include "post/metrics.h"
 
 /* ---------------------------------------------------------------- options */
@@ -44,6 +45,9 @@ typedef struct seg_options {
     int overwrite, quiet, ignore;
     int shard_k, shard_n;
     float alpha;
+    int crf; /* dense CRF on the probabilities before the argmax */
+    cs_crf_params crf_params;
+    cuseg_precision precision;
 } seg_options;
 
 static int usage(FILE *f, int code) {
@@ -54,6 +58,7 @@ static int usage(FILE *f, int code) {
             "the model has more than 256 classes).\n"
             "  -m, --model FILE     model file (.safetensors), or ARCH[:options] (zero weights)\n"
             "  --device D           auto (default), cpu, cuda:N\n"
+            "  --precision P        fp32 (default), tf32, bf16, fp16 (CUDA; the CPU computes fp32)\n"
             "  --batch N            images (or tiles) per run; only equal sizes share a run (4)\n"
             "  --threads N          CPU compute threads (0 = all cores)\n"
             "  --io-threads N       decoder and encoder threads each (2)\n"
@@ -69,6 +74,10 @@ static int usage(FILE *f, int code) {
             "                       512 x 512 tiles (4194304)\n"
             "  --tta SPEC           flip and/or scales, e.g. flip,scales=0.75,1,1.25:\n"
             "                       softmax probabilities are averaged\n"
+            "  --crf                refine the probabilities with DeepLab v1's dense CRF\n"
+            "                       (w1,theta_alpha,theta_beta,w2,theta_gamma,iterations =\n"
+            "                       4,121,5,3,3,10); not with tiled images\n"
+            "  --crf-params LIST    those six values instead, e.g. 5,50,3,3,3,10\n"
             "  --overwrite          redo images whose outputs exist\n"
             "  --shard K/N          only the images whose index in the sorted list is K mod N\n"
             "                       (0 <= K < N)\n"
@@ -636,6 +645,21 @@ static int needs_tiling(const seg_options *o, int h, int w) {
     return (long long)h * w > o->max_pixels;
 }
 
+/* The dense CRF over one image's probabilities, in place. The CRF's
+ * appearance kernel compares RGB colours: a gray image counts as R = G = B. */
+static cuseg_status crf_refine(seg_run *r, const cs_seg_engine *e, const cs_image *img, float *probs) {
+    const size_t n = (size_t)img->h * img->w;
+    uint8_t *rgb = img->c == 3 ? img->data : malloc(n * 3);
+    if (!rgb) return cs_error(CUSEG_ERR_OUT_OF_MEMORY, "out of memory for the CRF's image");
+    if (img->c != 3)
+        for (size_t i = 0; i < n; ++i)
+            rgb[3 * i] = rgb[3 * i + 1] = rgb[3 * i + 2] = ((const uint8_t *)img->data)[i * img->c];
+    const cuseg_status st =
+        cs_crf_run(&r->o.crf_params, rgb, probs, img->h, img->w, r->n_classes, e->threads, probs);
+    if (rgb != img->data) free(rgb);
+    return st;
+}
+
 /* Runs the model on items idx[0..n-1] (same size, or one tiled image) and
  * hands their outputs to the writers. */
 static void compute(seg_run *r, cs_seg_engine *e, const int *idx, int n) {
@@ -646,7 +670,10 @@ static void compute(seg_run *r, cs_seg_engine *e, const int *idx, int n) {
     cuseg_status st = CUSEG_OK;
     for (int i = 0; i < n && st == CUSEG_OK; ++i)
         if (!(jobs[i] = new_job(r, idx[i], h, w, &err))) st = CUSEG_ERR_IO;
-    if (st == CUSEG_OK && needs_tiling(&r->o, h, w)) {
+    if (st == CUSEG_OK && r->o.crf && needs_tiling(&r->o, h, w)) {
+        st = cs_error(CUSEG_ERR_UNSUPPORTED,
+                      "--crf needs the whole image's probabilities, but %dx%d is tiled (raise --max-pixels)", w, h);
+    } else if (st == CUSEG_OK && needs_tiling(&r->o, h, w)) {
         cs_tiling t = {r->o.tile > 0 ? r->o.tile : 512, 0, r->o.align};
         t.overlap = r->o.overlap >= 0 ? r->o.overlap : t.tile / 8;
         rows_sink sink = {r, jobs[0], w};
@@ -662,6 +689,8 @@ static void compute(seg_run *r, cs_seg_engine *e, const int *idx, int n) {
                 st = cs_error(CUSEG_ERR_OUT_OF_MEMORY, "out of memory for %dx%dx%d probabilities", h, w, C);
         }
         if (st == CUSEG_OK) st = cs_seg_predict(e, imgs, n, h, w, probs);
+        for (int i = 0; i < n && st == CUSEG_OK && r->o.crf; ++i)
+            st = crf_refine(r, e, &r->items[idx[i]].img, probs[i]);
         for (int i = 0; i < n && st == CUSEG_OK; ++i) {
             rows_sink sink = {r, jobs[i], w};
             if (take_rows(&sink, 0, h, probs[i]) != 0) {
@@ -797,7 +826,7 @@ static int parse_int(const char *s, int *out, int lo) {
 int cs_cli_segment(int argc, char **argv) {
     seg_options o = {.device = "auto", .batch = 4, .io_threads = 2, .overlap = -1, .align = 32,
                      .max_pixels = 4194304, .n_scales = 1, .scales = {1.0}, .ignore = 255, .shard_n = 1,
-                     .alpha = 0.5f};
+                     .alpha = 0.5f, .crf_params = cs_crf_default_params()};
     for (int i = 1; i < argc; ++i) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) return usage(stdout, 0);
@@ -805,6 +834,7 @@ int cs_cli_segment(int argc, char **argv) {
         if (!strcmp(a, "--overlay")) { o.overlay = 1; continue; }
         if (!strcmp(a, "--overwrite")) { o.overwrite = 1; continue; }
         if (!strcmp(a, "--quiet")) { o.quiet = 1; continue; }
+        if (!strcmp(a, "--crf")) { o.crf = 1; continue; }
         if (!v) {
             fprintf(stderr, "cuseg segment: %s needs a value (or is unknown)\n\n", a);
             return usage(stderr, 2);
@@ -819,6 +849,21 @@ int cs_cli_segment(int argc, char **argv) {
         else if (!strcmp(a, "--eval-json")) o.eval_json = v;
         else if (!strcmp(a, "--batch")) ok = parse_int(v, &o.batch, 1) && o.batch <= 64;
         else if (!strcmp(a, "--threads")) ok = parse_int(v, &o.threads, 0);
+        else if (!strcmp(a, "--precision")) {
+            static const char *const names[] = {"fp32", "tf32", "bf16", "fp16"};
+            int k = 0;
+            while (k < 4 && strcmp(v, names[k])) ++k;
+            ok = k < 4;
+            o.precision = (cuseg_precision)k;
+        } else if (!strcmp(a, "--crf-params")) {
+            float f[6];
+            ok = cs_parse_floats(v, f, 6) == 6;
+            cs_crf_params *c = &o.crf_params;
+            c->w1 = f[0], c->theta_alpha = f[1], c->theta_beta = f[2], c->w2 = f[3], c->theta_gamma = f[4];
+            c->iterations = (int)f[5];
+            ok = ok && f[5] == (float)c->iterations && cs_crf_check_params(c) == CUSEG_OK;
+            o.crf = 1;
+        }
         else if (!strcmp(a, "--io-threads")) ok = parse_int(v, &o.io_threads, 1) && o.io_threads <= 64;
         else if (!strcmp(a, "--tile")) ok = parse_int(v, &o.tile, 16);
         else if (!strcmp(a, "--overlap")) ok = parse_int(v, &o.overlap, 0);
@@ -901,7 +946,7 @@ int cs_cli_segment(int argc, char **argv) {
     r->in_c = g->values[g->inputs[0]].channels;
     r->n_classes = g->values[g->outputs[0]].channels;
     for (int c = 0; c < 256; ++c) voc_color(c, r->palette + 3 * c);
-    cuseg_context_options co = {.device = o.device, .cpu_threads = o.threads};
+    cuseg_context_options co = {.device = o.device, .cpu_threads = o.threads, .precision = o.precision};
     if (g->n_inputs != 1 || (r->in_c != 1 && r->in_c != 3)) {
         fprintf(stderr, "cuseg segment: the model must have one input of 1 or 3 channels (it has %d inputs, %d channels)\n",
                 g->n_inputs, r->in_c);

@@ -24,6 +24,7 @@
 extern "C" {
 #include "io/image.h"
 #include "io/preprocess.h"
+#include "post/crf.h"
 }
 
 using namespace cstest;
@@ -545,4 +546,36 @@ TEST(SegmentCli, UsageErrors) {
     const std::string d = fresh_dir("inside");
     EXPECT_EQ(run("segment -m x -i " + d + " -o " + d + "/out").rc, 2);
     EXPECT_EQ(run("segment -m x -i " + d + " -o " + d).rc, 2);
+}
+
+/* --crf: the class map is the argmax of cs_crf_run (DeepLab's defaults)
+ * over the very probabilities --prob classes writes, on the decoded image;
+ * it must differ from the plain argmax somewhere (or --crf did nothing). A
+ * tiled image cannot take the CRF: reported by name, exit status 1. */
+TEST_F(Segment, CrfRefinesTheWrittenProbabilities) {
+    const std::string in = dir + "/in";
+    mkdir(in.c_str(), 0755);
+    write_image(in + "/x.png", 37, 45, 3);
+    const Result plain = run("segment -m " + model + " -i " + in + " -o " + dir + "/plain --prob classes");
+    const Result crf = run("segment -m " + model + " -i " + in + " -o " + dir + "/crf --crf");
+    ASSERT_EQ(plain.rc, 0) << plain.out;
+    ASSERT_EQ(crf.rc, 0) << crf.out;
+    int shape[3];
+    std::vector<float> p = read_npy(dir + "/plain/x_prob.npy", shape);
+    cs_image img;
+    ASSERT_EQ(cs_image_read((in + "/x.png").c_str(), CS_IMAGE_RGB, &img), CUSEG_OK);
+    const cs_crf_params params = cs_crf_default_params();
+    ASSERT_EQ(cs_crf_run(&params, (const uint8_t *)img.data, p.data(), shape[0], shape[1], shape[2], 2, p.data()),
+              CUSEG_OK);
+    cs_image_free(&img);
+    std::vector<int> want(p.size() / shape[2]);
+    for (size_t i = 0; i < want.size(); ++i)
+        want[i] = (int)(std::max_element(p.begin() + i * shape[2], p.begin() + (i + 1) * shape[2]) -
+                        (p.begin() + i * shape[2]));
+    EXPECT_EQ(read_labels(dir + "/crf/x.png"), want);
+    EXPECT_NE(read_labels(dir + "/plain/x.png"), want) << "the CRF changed no pixel";
+    const Result tiled = run("segment -m " + model + " -i " + in + " -o " + dir + "/tiled --crf --tile 32");
+    EXPECT_EQ(tiled.rc, 1);
+    EXPECT_NE(tiled.out.find("x.png"), std::string::npos) << tiled.out;
+    EXPECT_NE(tiled.out.find("--crf needs the whole image"), std::string::npos) << tiled.out;
 }
