@@ -37,6 +37,7 @@ import statistics
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import torch
@@ -124,7 +125,8 @@ def ort_session(model, x, threads):
     import onnxruntime as ort
     buf = io.BytesIO()
     model_nchw = model.to(memory_format=torch.contiguous_format)
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
         torch.onnx.export(model_nchw, (x.contiguous(),), buf, dynamo=False, opset_version=17, input_names=["x"],
                           dynamic_axes={"x": {0: "n"}})
     so = ort.SessionOptions()
