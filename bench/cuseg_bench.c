@@ -611,8 +611,9 @@ static int bench_images_ctx(const options *o, cuseg_context *ctx, const char *sp
 static int bench_images(const options *o) {
     char **files = NULL;
     int n_files = 0;
-    if (list_images(o->images, &files, &n_files) != 0 || n_files == 0) {
-        fprintf(stderr, "cuseg-bench: %s: %s\n", o->images, n_files == 0 ? "no PNG/JPEG files" : "cannot read directory");
+    const int listed = list_images(o->images, &files, &n_files);
+    if (listed != 0 || n_files == 0) {
+        fprintf(stderr, "cuseg-bench: %s: %s\n", o->images, listed != 0 ? "cannot read directory" : "no PNG/JPEG files");
         free(files);
         return 1;
     }
