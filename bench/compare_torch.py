@@ -137,6 +137,58 @@ def ort_session(model, x, threads):
     return ort.InferenceSession(buf.getvalue(), so, providers=["CPUExecutionProvider"])
 
 
+class Interference:
+    """Share of the machine's CPU time that OTHER processes used during a block
+    (/proc/stat busy time minus this process's and its waited-for children's
+    CPU time, over the wall time x cores). A shared machine's noise, measured
+    rather than guessed from the load average; None where /proc is missing."""
+
+    HZ = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+    @staticmethod
+    def _machine():
+        try:
+            with open("/proc/stat") as f:
+                v = [int(x) for x in f.readline().split()[1:]]
+        except OSError:
+            return None
+        idle = v[3] + (v[4] if len(v) > 4 else 0)
+        return sum(v) - idle, sum(v)
+
+    @staticmethod
+    def _own():
+        t = os.times()
+        return t.user + t.system + t.children_user + t.children_system
+
+    def __enter__(self):
+        self.m0, self.o0 = self._machine(), self._own()
+        return self
+
+    def __exit__(self, *exc):
+        m1, o1 = self._machine(), self._own()
+        self.share = None
+        if self.m0 and m1 and m1[1] > self.m0[1]:
+            busy = (m1[0] - self.m0[0]) / self.HZ
+            total = (m1[1] - self.m0[1]) / self.HZ
+            self.share = max(0.0, (busy - (o1 - self.o0)) / total)
+        return False
+
+
+def wait_idle(max_share, max_wait, what):
+    """Waits until other processes use less than max_share of the CPU over a 2 s sample."""
+    if max_share is None:
+        return None
+    start = time.time()
+    while True:
+        with Interference() as i:
+            time.sleep(2)
+        if i.share is None or i.share < max_share or time.time() - start > max_wait:
+            if i.share is not None and i.share >= max_share:
+                print(f"compare_torch.py: {what}: machine still busy ({100 * i.share:.0f}% of the CPU used by "
+                      f"others) after {max_wait:.0f} s; timing anyway", file=sys.stderr)
+            return i.share
+
+
 def short(e):
     return (type(e).__name__ + ": " + str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__)[:200]
 
@@ -157,6 +209,10 @@ def main():
                     help="comma-separated; CPU: torch,compile,ort (default all); GPU: torch,autocast,compile "
                          "(default torch,autocast)")
     ap.add_argument("--json-out", default=None, help="also append the JSON lines to this file")
+    ap.add_argument("--wait-idle", type=float, default=None, metavar="SHARE",
+                    help="before each timing, wait until other processes use less than SHARE (e.g. 0.1) of the "
+                         "CPU (for shared machines; at most --wait-max seconds)")
+    ap.add_argument("--wait-max", type=float, default=900)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     gpu = a.device == "cuda"
@@ -183,7 +239,7 @@ def main():
         for n in map(int, a.batch.split(",")):
             load0 = os.getloadavg()[0]
             x = torch.rand(n, 3, h, w)
-            ms, notes = {}, {}
+            ms, notes, others = {}, {}, {}
             for impl in impls:
                 try:
                     t0 = time.perf_counter()
@@ -211,7 +267,10 @@ def main():
                     with torch.no_grad():
                         fn()  # first call: compilation, export, allocations
                         setup = time.perf_counter() - t0
-                        ms[impl] = time_fn(fn, a.iters, a.min_time, warmup=1) * 1e3
+                        wait_idle(a.wait_idle, a.wait_max, f"{spec} batch {n} {impl}")
+                        with Interference() as busy:
+                            ms[impl] = time_fn(fn, a.iters, a.min_time, warmup=1) * 1e3
+                        others[impl] = busy.share
                     if impl == "compile":
                         notes["compile_s"] = round(setup, 1)
                 except Exception as e:  # a failing variant is "n/a", not the end of the run
@@ -221,14 +280,18 @@ def main():
                    str(a.threads), "--iters", str(a.iters), "--min-time", str(a.min_time), "--json"]
             if gpu:
                 cmd += ["--device", "cuda:0", "--precision", a.precision, "--search"]
-            out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+            wait_idle(a.wait_idle, a.wait_max, f"{spec} batch {n} cuseg")
+            with Interference() as busy:
+                out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+            others["cuseg"] = busy.share
             r = json.loads(out.stdout.strip().splitlines()[-1])
             c = r["median_ms"]
             load1 = os.getloadavg()[0]
             rec = {"model": spec, "batch": n, "size": a.size, "threads": a.threads, "device": a.device,
                    "precision": a.precision, "cuseg_ms": round(c, 2), "cuseg_gmac_per_s": r["gmac_per_s"],
                    "cuseg_peak_frac": r["peak_frac"], "cuseg_peak_rss_mb": round(r["peak_rss_kb"] / 1024, 1),
-                   "load_before": round(load0, 2), "load_after": round(load1, 2), **notes}
+                   "load_before": round(load0, 2), "load_after": round(load1, 2),
+                   "others_cpu": {k: None if v is None else round(v, 3) for k, v in others.items()}, **notes}
             for impl in impls:
                 rec[f"{impl}_ms"] = None if ms[impl] is None else round(ms[impl], 2)
                 rec[f"{impl}_ratio"] = None if ms[impl] is None else round(ms[impl] / c, 3)
@@ -243,7 +306,7 @@ def main():
     extra = "" if gpu else f", onnxruntime {__import__('onnxruntime').__version__}" if "ort" in impls else ""
     print(f"\ntorch {torch.__version__}{extra}, {where}, {a.precision}; ratio = X ms / cuseg ms (> 1: cuseg faster)\n")
     head = "| model | batch | input | cuseg ms |" + "".join(f" {names[i]} ms | ratio |" for i in impls)
-    head += " cuseg GMAC/s | % of FMA peak | load |"
+    head += " cuseg GMAC/s | % of FMA peak | others' CPU |"
     print(head)
     print("|---|---:|---|---:|" + "---:|---:|" * len(impls) + "---:|---:|---|")
     for r in rows:
@@ -252,8 +315,10 @@ def main():
             v = r[f"{i}_ms"]
             cells += " n/a | n/a |" if v is None else f" {v:.2f} | {r[f'{i}_ratio']:.2f} |"
         pct = f"{100 * r['cuseg_peak_frac']:.1f}%" if r["cuseg_peak_frac"] >= 0 else "-"
+        shares = [v for v in r["others_cpu"].values() if v is not None]
+        busy = f"{100 * max(shares):.0f}%" if shares else "-"
         print(f"| {r['model']} | {r['batch']} | {r['size']} | {r['cuseg_ms']:.2f} |{cells} "
-              f"{r['cuseg_gmac_per_s']:.1f} | {pct} | {r['load_before']:.1f}/{r['load_after']:.1f} |")
+              f"{r['cuseg_gmac_per_s']:.1f} | {pct} | {busy} |")
 
 
 if __name__ == "__main__":
