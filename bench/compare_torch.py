@@ -317,7 +317,11 @@ def main():
             def cuseg_timing():
                 out = subprocess.run(cmd, capture_output=True, text=True, check=True)
                 return json.loads(out.stdout.strip().splitlines()[-1])
-            r, others["cuseg"] = timed(cuseg_timing, a, f"{spec} batch {n} cuseg")
+            try:
+                r, others["cuseg"] = timed(cuseg_timing, a, f"{spec} batch {n} cuseg")
+            except subprocess.CalledProcessError as e:
+                print(f"compare_torch.py: {spec} batch {n}: cuseg-bench failed: {e.stderr.strip()}", file=sys.stderr)
+                continue
             c, c_min = r["median_ms"], r.get("min_ms", r["median_ms"])
             load1 = os.getloadavg()[0]
             rec = {"model": spec, "batch": n, "size": a.size, "threads": a.threads, "device": a.device,
