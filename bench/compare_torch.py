@@ -340,7 +340,12 @@ def main():
                 jout.write(line + "\n")
                 jout.flush()
             rows.append(rec)
-    where = torch.cuda.get_device_name(0) if gpu else f"{a.threads} threads"
+    where = f"{a.threads} threads"
+    if gpu:
+        try:
+            where = torch.cuda.get_device_name(0)
+        except RuntimeError as e:
+            where = f"no GPU ({short(e)})"
     extra = f", onnxruntime {__import__('onnxruntime').__version__}" if "ort" in impls else ""
     print(f"\ntorch {torch.__version__}{extra}, {where}, {a.precision}, {a.stat} of the runs; "
           "ratio = X ms / cuseg ms (> 1: cuseg faster)\n")
