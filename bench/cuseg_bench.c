@@ -578,7 +578,7 @@ static int bench_images_ctx(const options *o, cuseg_context *ctx, const char *sp
     if (o->json) {
         printf("{\"mode\":\"images\",\"device\":\"%s\",\"precision\":\"%s\",\"model\":\"%s\",\"dir\":\"%s\","
                "\"files\":%d,\"timed_passes\":%d,\"images\":%d,\"failures\":%d,\"batch\":%d,\"batches\":%d,"
-               "\"shape_changes\":%d,\"mean_pixels\":%.0f,\"threads\":%d",
+               "\"plans\":%d,\"mean_pixels\":%.0f,\"threads\":%d",
                device, precision_names[prec], spec, o->images, n_use, timed_passes, st.images, st.failures, bmax,
                st.batches, st.shape_changes, (double)st.pixels / n_img, o->threads);
         for (int k = 0; k < N_STAGES; ++k) printf(",\"%s_ms_per_image\":%.3f", k == ST_ENCODE ? "encode" : stage_names[k],
@@ -589,9 +589,10 @@ static int bench_images_ctx(const options *o, cuseg_context *ctx, const char *sp
                dev_bytes);
     } else {
         printf("%s on %s (%s), %s: %d files x %d timed pass%s, %d images (%d failed), batch <= %d, %d batches, "
-               "%d shape changes (each replans the session), mean %.0f pixels/image, %d threads\n\n",
+               "%d plan%s (one per size change, planning time is in \"run\"), mean %.0f pixels/image, %d threads\n\n",
                spec, device, precision_names[prec], o->images, n_use, timed_passes, timed_passes == 1 ? "" : "es",
-               st.images, st.failures, bmax, st.batches, st.shape_changes, (double)st.pixels / n_img, o->threads);
+               st.images, st.failures, bmax, st.batches, st.shape_changes, st.shape_changes == 1 ? "" : "s",
+               (double)st.pixels / n_img, o->threads);
         printf("| stage | ms / image | share | what |\n|---|---:|---:|---|\n");
         for (int k = 0; k < N_STAGES; ++k)
             printf("| %s | %.3f | %.1f%% | %s |\n", stage_names[k], st.t[k] * 1e3 / n_img,
