@@ -9,31 +9,16 @@
 #include <utility>
 #include <vector>
 
+#include "cli_harness.h"
 #include "op_harness.h"
 
 extern "C" {
 #include "io/image.h"
 }
 
+using namespace cstest;
+
 namespace {
-
-struct Result {
-    int rc;
-    std::string out;
-};
-
-Result run(const std::string &args) {
-    const std::string log = testing::TempDir() + "/labelme_cli_" + std::to_string(getpid()) + ".txt";
-    const int rc = std::system((std::string(CUSEG_CLI) + " " + args + " > '" + log + "' 2>&1").c_str());
-    std::ifstream f(log);
-    return {WEXITSTATUS(rc), std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>())};
-}
-
-std::string fresh_dir(const std::string &name) {
-    const std::string d = testing::TempDir() + "/labelme_" + std::to_string(getpid()) + "_" + name;
-    EXPECT_EQ(std::system(("rm -rf '" + d + "' && mkdir -p '" + d + "'").c_str()), 0) << d;
-    return d;
-}
 
 /* Pixels that differ, as (row, col); sizes must match. */
 std::vector<std::pair<int, int>> diff(const std::string &a, const std::string &b) {
@@ -63,7 +48,7 @@ std::vector<std::pair<int, int>> diff(const std::string &a, const std::string &b
 TEST(ConvertLabelme, ReproducesTheLabelmeExamples) {
     CUSEG_REQUIRE_SHARED();
     const std::string root = std::string(CUSEG_SHARED_DIR) + "/datasets/labelme_examples";
-    const std::string out = fresh_dir("examples");
+    const std::string out = fresh_dir("labelme", "examples");
     struct Set {
         std::string dir, labels;
         std::vector<std::string> names;
@@ -77,7 +62,7 @@ TEST(ConvertLabelme, ReproducesTheLabelmeExamples) {
                                                             {711, 527}, {711, 528}, {711, 529}, {711, 530}};
     int total = 0;
     for (const auto &s : sets) {
-        const Result r = run("convert labelme " + root + "/" + s.dir + "/json -o " + out + "/" + s.dir + " --labels " +
+        const CliResult r = run_cli("convert labelme " + root + "/" + s.dir + "/json -o " + out + "/" + s.dir + " --labels " +
                              root + "/" + s.dir + "/" + s.labels);
         ASSERT_EQ(r.rc, 0) << r.out;
         for (const auto &n : s.names) {
@@ -96,8 +81,8 @@ TEST(ConvertLabelme, ReproducesTheLabelmeExamples) {
 
 TEST(ConvertLabelme, EveryShapeTypeMatchesPillow) {
     const std::string g = std::string(CUSEG_SOURCE_DIR) + "/tests/golden/labelme";
-    const std::string out = fresh_dir("shapes");
-    const Result r = run("convert labelme " + g + " -o " + out + " --labels " + g + "/labels.txt");
+    const std::string out = fresh_dir("labelme", "shapes");
+    const CliResult r = run_cli("convert labelme " + g + " -o " + out + " --labels " + g + "/labels.txt");
     ASSERT_EQ(r.rc, 0) << r.out;
     EXPECT_NE(r.out.find("6 converted, 0 failed"), std::string::npos) << r.out;
     for (int k = 0; k < 6; ++k) {
@@ -105,13 +90,13 @@ TEST(ConvertLabelme, EveryShapeTypeMatchesPillow) {
         EXPECT_EQ(diff(out + "/" + n, g + "/" + n).size(), 0u) << n;
     }
     /* One file at a time works too. */
-    const Result one = run("convert labelme " + g + "/shapes_2.json -o " + out + "/one --labels " + g + "/labels.txt");
+    const CliResult one = run_cli("convert labelme " + g + "/shapes_2.json -o " + out + "/one --labels " + g + "/labels.txt");
     ASSERT_EQ(one.rc, 0) << one.out;
     EXPECT_EQ(diff(out + "/one/shapes_2.png", g + "/shapes_2.png").size(), 0u);
 }
 
 TEST(ConvertLabelme, ReportsBadFilesByName) {
-    const std::string d = fresh_dir("bad");
+    const std::string d = fresh_dir("labelme", "bad");
     std::ofstream(d + "/labels.txt") << "_background_\ncat\n";
     std::ofstream(d + "/unknown.json") << R"({"imageHeight": 4, "imageWidth": 5, "shapes": [)"
                                           R"({"label": "dog", "points": [[0,0],[3,0],[3,3]], "shape_type": "polygon"}]})";
@@ -120,7 +105,7 @@ TEST(ConvertLabelme, ReportsBadFilesByName) {
                                             R"({"label": "cat", "points": [[0,0],[3,0]], "shape_type": "polygon"}]})";
     std::ofstream(d + "/ok.json") << R"({"imageHeight": 4, "imageWidth": 5, "shapes": [)"
                                      R"({"label": "cat", "points": [[1,1],[3,2]], "shape_type": "rectangle"}]})";
-    const Result r = run("convert labelme " + d + " -o " + d + "/out --labels " + d + "/labels.txt");
+    const CliResult r = run_cli("convert labelme " + d + " -o " + d + "/out --labels " + d + "/labels.txt");
     EXPECT_EQ(r.rc, 1);
     EXPECT_NE(r.out.find("unknown.json: shape 0 has label 'dog'"), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("broken.json: not valid JSON"), std::string::npos) << r.out;
@@ -135,6 +120,6 @@ TEST(ConvertLabelme, ReportsBadFilesByName) {
     for (int y = 0; y < 4; ++y)
         for (int x = 0; x < 5; ++x) EXPECT_EQ(p[y * 5 + x], want[y][x]) << y << "," << x;
     cs_image_free(&img);
-    EXPECT_EQ(run("convert labelme " + d + " -o " + d + "/out").rc, 2);
-    EXPECT_EQ(run("convert coco x -o y --labels z").rc, 2);
+    EXPECT_EQ(run_cli("convert labelme " + d + " -o " + d + "/out").rc, 2);
+    EXPECT_EQ(run_cli("convert coco x -o y --labels z").rc, 2);
 }

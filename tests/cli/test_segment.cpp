@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "cli_harness.h"
 #include "op_harness.h"
 
 extern "C" {
@@ -30,24 +31,6 @@ extern "C" {
 using namespace cstest;
 
 namespace {
-
-std::string fresh_dir(const std::string &name) {
-    const std::string d = testing::TempDir() + "/seg_" + std::to_string(getpid()) + "_" + name;
-    EXPECT_EQ(std::system(("rm -rf '" + d + "' && mkdir -p '" + d + "'").c_str()), 0) << d;
-    return d;
-}
-
-struct Result {
-    int rc;
-    std::string out; /* stdout and stderr */
-};
-
-Result run(const std::string &args) {
-    const std::string log = testing::TempDir() + "/seg_cli_" + std::to_string(getpid()) + ".txt";
-    const int rc = std::system((std::string(CUSEG_CLI) + " " + args + " > '" + log + "' 2>&1").c_str());
-    std::ifstream f(log);
-    return {WEXITSTATUS(rc), std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>())};
-}
 
 /* A U-Net with random weights (fan-in scaled so logits vary), saved to path. */
 void make_model(const std::string &path, const std::string &options, uint32_t seed = 1) {
@@ -158,7 +141,7 @@ const char *kModelOptions = "classes=5,width=4,depth=2,upsampling=bilinear";
 class Segment : public testing::Test {
   protected:
     void SetUp() override {
-        dir = fresh_dir(testing::UnitTest::GetInstance()->current_test_info()->name());
+        dir = fresh_dir("seg", testing::UnitTest::GetInstance()->current_test_info()->name());
         model = dir + "/model.safetensors";
         make_model(model, kModelOptions);
     }
@@ -188,7 +171,7 @@ TEST_F(Segment, BadFilesAreReportedByNameAndGoodOnesFinish) {
     std::ofstream(in + "/notes.png") << "this is not an image\n";
     std::ofstream(in + "/README.txt") << "ignored: not an image name\n";
 
-    const Result r = run("segment -m " + model + " -i " + in + " -o " + out + " --palette --overlay --prob conf");
+    const CliResult r = run_cli("segment -m " + model + " -i " + in + " -o " + out + " --palette --overlay --prob conf");
     EXPECT_EQ(r.rc, 1) << r.out;
     for (const char *bad : {"truncated.png", "sub/broken_header.jpg", "empty.png", "notes.png"})
         EXPECT_NE(r.out.find("FAILED " + in + "/" + bad + ": "), std::string::npos) << bad << "\n" << r.out;
@@ -207,7 +190,7 @@ TEST_F(Segment, BadFilesAreReportedByNameAndGoodOnesFinish) {
     EXPECT_GT(*std::max_element(c.begin(), c.end()), 0) << "random weights should not give one class everywhere";
 
     /* A rerun does nothing but report the bad files again. */
-    const Result again = run("segment -m " + model + " -i " + in + " -o " + out + " --palette --overlay --prob conf");
+    const CliResult again = run_cli("segment -m " + model + " -i " + in + " -o " + out + " --palette --overlay --prob conf");
     EXPECT_EQ(again.rc, 1);
     EXPECT_NE(again.out.find("0 segmented, 3 skipped"), std::string::npos) << again.out;
 }
@@ -217,8 +200,8 @@ TEST_F(Segment, MixedSizesBatchedEqualOneByOne) {
     mkdir(in.c_str(), 0755);
     const int sizes[][2] = {{40, 56}, {33, 47}, {40, 56}, {64, 32}, {33, 47}, {40, 56}, {40, 56}, {64, 32}};
     for (int i = 0; i < 8; ++i) write_image(in + "/img" + std::to_string(i) + ".png", sizes[i][0], sizes[i][1], i);
-    const Result one = run("segment -m " + model + " -i " + in + " -o " + dir + "/one --batch 1 --prob classes");
-    const Result many = run("segment -m " + model + " -i " + in + " -o " + dir + "/many --batch 4 --prob classes");
+    const CliResult one = run_cli("segment -m " + model + " -i " + in + " -o " + dir + "/one --batch 1 --prob classes");
+    const CliResult many = run_cli("segment -m " + model + " -i " + in + " -o " + dir + "/many --batch 4 --prob classes");
     ASSERT_EQ(one.rc, 0) << one.out;
     ASSERT_EQ(many.rc, 0) << many.out;
     const auto names = files(dir + "/one");
@@ -243,7 +226,7 @@ TEST_F(Segment, ProbabilitiesNpyAndClassMapAgree) {
     const std::string in = dir + "/in", out = dir + "/out";
     mkdir(in.c_str(), 0755);
     write_image(in + "/x.png", 37, 45, 3);
-    const Result r = run("segment -m " + model + " -i " + in + " -o " + out + " --prob classes");
+    const CliResult r = run_cli("segment -m " + model + " -i " + in + " -o " + out + " --prob classes");
     ASSERT_EQ(r.rc, 0) << r.out;
     int s[3];
     const auto p = read_npy(out + "/x_prob.npy", s);
@@ -265,7 +248,7 @@ TEST_F(Segment, SixteenBitAboveTwoHundredFiftySixClasses) {
     make_model(big, "classes=300,width=4,depth=1,upsampling=bilinear", 7);
     mkdir(in.c_str(), 0755);
     write_image(in + "/x.png", 31, 29, 4);
-    const Result r = run("segment -m " + big + " -i " + in + " -o " + out + " --prob classes --palette");
+    const CliResult r = run_cli("segment -m " + big + " -i " + in + " -o " + out + " --prob classes --palette");
     ASSERT_EQ(r.rc, 0) << r.out;
     int bits;
     const auto c = read_labels(out + "/x.png", nullptr, nullptr, &bits);
@@ -290,15 +273,15 @@ TEST_F(Segment, ResumeAfterStaleTemporariesAndSubsetEqualsCleanRun) {
     mkdir(in.c_str(), 0755);
     for (int i = 0; i < 6; ++i) write_image(in + "/i" + std::to_string(i) + ".png", 32 + 4 * (i % 2), 40, i);
     const std::string flags = " --palette --prob conf --quiet";
-    ASSERT_EQ(run("segment -m " + model + " -i " + in + " -o " + dir + "/clean" + flags).rc, 0);
+    ASSERT_EQ(run_cli("segment -m " + model + " -i " + in + " -o " + dir + "/clean" + flags).rc, 0);
     const std::string out = dir + "/resumed";
     /* A first run that only got through some images, and leftovers of a killed writer. */
-    ASSERT_EQ(run("segment -m " + model + " -i " + in + " -o " + out + " --shard 0/3" + flags).rc, 0);
+    ASSERT_EQ(run_cli("segment -m " + model + " -i " + in + " -o " + out + " --shard 0/3" + flags).rc, 0);
     std::ofstream(out + "/i1.png.tmp.99999999") << "partial";
     std::ofstream(out + "/i1_color.png.tmp.99999998") << "partial";
     std::ofstream(out + "/keep.tmp.99999999") << "not ours";
     std::remove((out + "/i3.png").c_str()); /* i3's class PNG missing: not done */
-    const Result r = run("segment -m " + model + " -i " + in + " -o " + out + flags.substr(0, flags.size() - 8));
+    const CliResult r = run_cli("segment -m " + model + " -i " + in + " -o " + out + flags.substr(0, flags.size() - 8));
     ASSERT_EQ(r.rc, 0) << r.out;
     EXPECT_NE(r.out.find("6 images: 5 segmented, 1 skipped"), std::string::npos) << r.out;
     auto got = files(out), want = files(dir + "/clean");
@@ -314,7 +297,7 @@ TEST_F(Segment, SigkillHalfwayThenRerunMatchesCleanRun) {
     const int n = 40;
     for (int i = 0; i < n; ++i) write_image(in + "/k" + std::to_string(100 + i) + ".png", 96, 128, i);
     const std::string flags = " --palette --overlay --prob classes --quiet --batch 1 --threads 1";
-    ASSERT_EQ(run("segment -m " + model + " -i " + in + " -o " + dir + "/clean" + flags).rc, 0);
+    ASSERT_EQ(run_cli("segment -m " + model + " -i " + in + " -o " + dir + "/clean" + flags).rc, 0);
     const std::string out = dir + "/killed";
     const pid_t pid = fork();
     ASSERT_GE(pid, 0);
@@ -340,7 +323,7 @@ TEST_F(Segment, SigkillHalfwayThenRerunMatchesCleanRun) {
     ASSERT_TRUE(WIFSIGNALED(status)) << "the run finished before it could be killed";
     const size_t before = files(out).size();
     EXPECT_LT(before, files(dir + "/clean").size());
-    const Result r = run("segment -m " + model + " -i " + in + " -o " + out + " --palette --overlay --prob classes");
+    const CliResult r = run_cli("segment -m " + model + " -i " + in + " -o " + out + " --palette --overlay --prob classes");
     ASSERT_EQ(r.rc, 0) << r.out;
     EXPECT_EQ(files(out), files(dir + "/clean"));
     for (const auto &f : files(dir + "/clean")) EXPECT_EQ(read_file(out + "/" + f), read_file(dir + "/clean/" + f)) << f;
@@ -351,10 +334,10 @@ TEST_F(Segment, ShardsPartitionTheWork) {
     mkdir(in.c_str(), 0755);
     mkdir((in + "/d").c_str(), 0755);
     for (int i = 0; i < 7; ++i) write_image(in + (i % 2 ? "/d/s" : "/s") + std::to_string(i) + ".png", 24, 32, i);
-    ASSERT_EQ(run("segment -m " + model + " -i " + in + " -o " + dir + "/all --quiet").rc, 0);
+    ASSERT_EQ(run_cli("segment -m " + model + " -i " + in + " -o " + dir + "/all --quiet").rc, 0);
     int total = 0;
     for (int k = 0; k < 3; ++k) {
-        const Result r = run("segment -m " + model + " -i " + in + " -o " + out + " --shard " + std::to_string(k) + "/3");
+        const CliResult r = run_cli("segment -m " + model + " -i " + in + " -o " + out + " --shard " + std::to_string(k) + "/3");
         ASSERT_EQ(r.rc, 0) << r.out;
         int segmented = -1, listed = -1;
         std::sscanf(r.out.c_str() + r.out.find(" images: ") - 1, "%d images: %d segmented", &listed, &segmented);
@@ -365,7 +348,7 @@ TEST_F(Segment, ShardsPartitionTheWork) {
     EXPECT_EQ(total, 7);
     EXPECT_EQ(files(out), files(dir + "/all"));
     for (const auto &f : files(out)) EXPECT_EQ(read_file(out + "/" + f), read_file(dir + "/all/" + f)) << f;
-    EXPECT_EQ(run("segment -m " + model + " -i " + in + " -o " + out + " --shard 3/3").rc, 2);
+    EXPECT_EQ(run_cli("segment -m " + model + " -i " + in + " -o " + out + " --shard 3/3").rc, 2);
 }
 
 /* Tiles start every 128 pixels (tile 160, overlap 32, aligned to 32, which is
@@ -377,8 +360,8 @@ TEST_F(Segment, TiledEqualsWholeImageAwayFromTileEdges) {
     mkdir(in.c_str(), 0755);
     const int H = 256, W = 256;
     write_image(in + "/t.png", H, W, 9);
-    const Result whole = run("segment -m " + model + " -i " + in + " -o " + dir + "/whole --prob classes");
-    const Result tiled = run("segment -m " + model + " -i " + in + " -o " + dir + "/tiled --prob classes --tile 160 "
+    const CliResult whole = run_cli("segment -m " + model + " -i " + in + " -o " + dir + "/whole --prob classes");
+    const CliResult tiled = run_cli("segment -m " + model + " -i " + in + " -o " + dir + "/tiled --prob classes --tile 160 "
                              "--overlap 32 --align 32 --batch 2");
     ASSERT_EQ(whole.rc, 0) << whole.out;
     ASSERT_EQ(tiled.rc, 0) << tiled.out;
@@ -426,7 +409,7 @@ TEST_F(Segment, AutomaticTilingAboveThePixelCap) {
     const std::string in = dir + "/in";
     mkdir(in.c_str(), 0755);
     write_image(in + "/t.png", 100, 130, 5);
-    const Result r = run("segment -m " + model + " -i " + in + " -o " + dir + "/auto --max-pixels 4000 --prob conf");
+    const CliResult r = run_cli("segment -m " + model + " -i " + in + " -o " + dir + "/auto --max-pixels 4000 --prob conf");
     ASSERT_EQ(r.rc, 0) << r.out;
     int h, w;
     read_labels(dir + "/auto/t.png", &h, &w);
@@ -440,7 +423,7 @@ TEST_F(Segment, FlipTtaEqualsAveragingFlipsByHand) {
     mkdir(in.c_str(), 0755);
     const int H = 36, W = 52, C = 5;
     write_image(in + "/f.png", H, W, 11);
-    const Result r = run("segment -m " + model + " -i " + in + " -o " + dir + "/tta --prob classes --tta flip");
+    const CliResult r = run_cli("segment -m " + model + " -i " + in + " -o " + dir + "/tta --prob classes --tta flip");
     ASSERT_EQ(r.rc, 0) << r.out;
     int s[3];
     const auto got = read_npy(dir + "/tta/f_prob.npy", s);
@@ -485,16 +468,16 @@ TEST_F(Segment, FlipTtaEqualsAveragingFlipsByHand) {
     for (size_t i = 0; i < avg.size(); ++i) max_diff = std::max(max_diff, std::fabs(avg[i] - got[i]));
     EXPECT_LT(max_diff, 1e-6); /* float softmax and one float average vs double */
     /* Flipping must matter for this model, or the test could not fail. */
-    const Result plain = run("segment -m " + model + " -i " + in + " -o " + dir + "/plain --prob classes");
+    const CliResult plain = run_cli("segment -m " + model + " -i " + in + " -o " + dir + "/plain --prob classes");
     ASSERT_EQ(plain.rc, 0);
     const auto p0 = read_npy(dir + "/plain/f_prob.npy", s);
     for (size_t i = 0; i < p0.size(); ++i) flip_effect = std::max(flip_effect, (double)std::fabs(p0[i] - got[i]));
     EXPECT_GT(flip_effect, 1e-3);
     /* scales=1 alone is no augmentation at all: identical files. */
-    ASSERT_EQ(run("segment -m " + model + " -i " + in + " -o " + dir + "/s1 --prob classes --tta scales=1").rc, 0);
+    ASSERT_EQ(run_cli("segment -m " + model + " -i " + in + " -o " + dir + "/s1 --prob classes --tta scales=1").rc, 0);
     EXPECT_EQ(read_file(dir + "/s1/f_prob.npy"), read_file(dir + "/plain/f_prob.npy"));
     /* Multi-scale runs and still gives probabilities at the input size. */
-    const Result ms = run("segment -m " + model + " -i " + in + " -o " + dir + "/ms --prob classes --tta flip,scales=0.75,1,1.25");
+    const CliResult ms = run_cli("segment -m " + model + " -i " + in + " -o " + dir + "/ms --prob classes --tta flip,scales=0.75,1,1.25");
     ASSERT_EQ(ms.rc, 0) << ms.out;
     const auto pm = read_npy(dir + "/ms/f_prob.npy", s);
     EXPECT_EQ(s[0], H);
@@ -504,7 +487,7 @@ TEST_F(Segment, FlipTtaEqualsAveragingFlipsByHand) {
         for (int k = 0; k < C; ++k) sum += pm[i + k];
         ASSERT_NEAR(sum, 1.0, 1e-5);
     }
-    EXPECT_EQ(run("segment -m " + model + " -i " + in + " -o " + dir + "/bad --tta scales=0").rc, 2);
+    EXPECT_EQ(run_cli("segment -m " + model + " -i " + in + " -o " + dir + "/bad --tta scales=0").rc, 2);
     cuseg_session_release(sess);
     cuseg_context_release(ctx);
     cuseg_model_release(m);
@@ -514,38 +497,38 @@ TEST_F(Segment, GroundTruthEvaluatesAsItGoes) {
     const std::string in = dir + "/in", out = dir + "/out", gt = dir + "/gt";
     mkdir(in.c_str(), 0755);
     for (int i = 0; i < 3; ++i) write_image(in + "/g" + std::to_string(i) + ".png", 30, 40, i);
-    ASSERT_EQ(run("segment -m " + model + " -i " + in + " -o " + gt + " --quiet").rc, 0);
+    ASSERT_EQ(run_cli("segment -m " + model + " -i " + in + " -o " + gt + " --quiet").rc, 0);
     /* Ground truth = the predictions, except one pixel of g1 relabelled. */
     auto l = read_labels(gt + "/g1.png");
     std::vector<uint8_t> b(l.begin(), l.end());
     b[0] = (uint8_t)((b[0] + 1) % 5);
     ASSERT_EQ(cs_png_write((gt + "/g1.png").c_str(), b.data(), 30, 40, 1, 8, nullptr), CUSEG_OK);
     std::remove((gt + "/g2.png").c_str());
-    const Result r = run("segment -m " + model + " -i " + in + " -o " + out + " --gt " + gt + " --eval-json " + dir +
+    const CliResult r = run_cli("segment -m " + model + " -i " + in + " -o " + out + " --gt " + gt + " --eval-json " + dir +
                          "/e.json");
     ASSERT_EQ(r.rc, 0) << r.out;
     EXPECT_NE(r.out.find("2 images (1 without ground truth)"), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("pixel accuracy   0.999583"), std::string::npos) << r.out; /* 2399 / 2400 */
     EXPECT_NE(read_file(dir + "/e.json").find("\"pixels\":2400"), std::string::npos);
     /* A rerun skips the images but still evaluates their saved predictions. */
-    const Result again = run("segment -m " + model + " -i " + in + " -o " + out + " --gt " + gt);
+    const CliResult again = run_cli("segment -m " + model + " -i " + in + " -o " + out + " --gt " + gt);
     EXPECT_NE(again.out.find("pixel accuracy   0.999583"), std::string::npos) << again.out;
     EXPECT_NE(again.out.find("0 segmented, 3 skipped"), std::string::npos) << again.out;
 }
 
 TEST(SegmentCli, UsageErrors) {
-    EXPECT_EQ(run("segment").rc, 2);
-    EXPECT_EQ(run("segment -m x -i y").rc, 2);
-    EXPECT_EQ(run("segment -m x -i y -o z --bogus").rc, 2);
-    EXPECT_EQ(run("segment -m x -i y -o z --prob nope").rc, 2);
-    EXPECT_EQ(run("segment -m x -i y -o z --tile 64 --overlap 64").rc, 2);
-    const Result r = run("segment -m /nonexistent/m.safetensors -i y -o z");
+    EXPECT_EQ(run_cli("segment").rc, 2);
+    EXPECT_EQ(run_cli("segment -m x -i y").rc, 2);
+    EXPECT_EQ(run_cli("segment -m x -i y -o z --bogus").rc, 2);
+    EXPECT_EQ(run_cli("segment -m x -i y -o z --prob nope").rc, 2);
+    EXPECT_EQ(run_cli("segment -m x -i y -o z --tile 64 --overlap 64").rc, 2);
+    const CliResult r = run_cli("segment -m /nonexistent/m.safetensors -i y -o z");
     EXPECT_EQ(r.rc, 1);
     EXPECT_NE(r.out.find("/nonexistent/m.safetensors"), std::string::npos) << r.out;
-    EXPECT_EQ(run("segment --help").rc, 0);
-    const std::string d = fresh_dir("inside");
-    EXPECT_EQ(run("segment -m x -i " + d + " -o " + d + "/out").rc, 2);
-    EXPECT_EQ(run("segment -m x -i " + d + " -o " + d).rc, 2);
+    EXPECT_EQ(run_cli("segment --help").rc, 0);
+    const std::string d = fresh_dir("seg", "inside");
+    EXPECT_EQ(run_cli("segment -m x -i " + d + " -o " + d + "/out").rc, 2);
+    EXPECT_EQ(run_cli("segment -m x -i " + d + " -o " + d).rc, 2);
 }
 
 /* --crf: the class map is the argmax of cs_crf_run (DeepLab's defaults)
@@ -556,8 +539,8 @@ TEST_F(Segment, CrfRefinesTheWrittenProbabilities) {
     const std::string in = dir + "/in";
     mkdir(in.c_str(), 0755);
     write_image(in + "/x.png", 37, 45, 3);
-    const Result plain = run("segment -m " + model + " -i " + in + " -o " + dir + "/plain --prob classes");
-    const Result crf = run("segment -m " + model + " -i " + in + " -o " + dir + "/crf --crf");
+    const CliResult plain = run_cli("segment -m " + model + " -i " + in + " -o " + dir + "/plain --prob classes");
+    const CliResult crf = run_cli("segment -m " + model + " -i " + in + " -o " + dir + "/crf --crf");
     ASSERT_EQ(plain.rc, 0) << plain.out;
     ASSERT_EQ(crf.rc, 0) << crf.out;
     int shape[3];
@@ -574,7 +557,7 @@ TEST_F(Segment, CrfRefinesTheWrittenProbabilities) {
                         (p.begin() + i * shape[2]));
     EXPECT_EQ(read_labels(dir + "/crf/x.png"), want);
     EXPECT_NE(read_labels(dir + "/plain/x.png"), want) << "the CRF changed no pixel";
-    const Result tiled = run("segment -m " + model + " -i " + in + " -o " + dir + "/tiled --crf --tile 32");
+    const CliResult tiled = run_cli("segment -m " + model + " -i " + in + " -o " + dir + "/tiled --crf --tile 32");
     EXPECT_EQ(tiled.rc, 1);
     EXPECT_NE(tiled.out.find("x.png"), std::string::npos) << tiled.out;
     EXPECT_NE(tiled.out.find("--crf needs the whole image"), std::string::npos) << tiled.out;

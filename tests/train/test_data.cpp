@@ -14,6 +14,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "temp_dir.h"
+
 extern "C" {
 #include "io/image.h"
 #include "io/preprocess.h"
@@ -24,21 +26,7 @@ extern "C" {
 
 namespace {
 
-/* Temporary directories, removed when the test program exits. */
-struct TempDirs {
-    std::vector<std::string> paths;
-    ~TempDirs() {
-        for (const auto &p : paths) std::filesystem::remove_all(p);
-    }
-} temp_dirs;
-
-std::string temp_dir(const char *tag) {
-    char buf[256];
-    snprintf(buf, sizeof buf, "/tmp/cuseg_test_%s_%d_XXXXXX", tag, (int)getpid());
-    const char *d = mkdtemp(buf);
-    if (d) temp_dirs.paths.push_back(d);
-    return d ? d : "";
-}
+using cstest::temp_dir;
 
 void mkdirs(const std::string &p) { mkdir(p.c_str(), 0777); }
 

@@ -19,6 +19,8 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include "temp_dir.h"
+
 extern "C" {
 #include "io/image.h"
 #include "io/preprocess.h"
@@ -28,21 +30,7 @@ extern "C" {
 
 namespace {
 
-/* Temporary directories, removed when the test program exits. */
-struct TempDirs {
-    std::vector<std::string> paths;
-    ~TempDirs() {
-        for (const auto &p : paths) std::filesystem::remove_all(p);
-    }
-} temp_dirs;
-
-std::string temp_dir(const char *tag) {
-    char buf[256];
-    snprintf(buf, sizeof buf, "/tmp/cuseg_test_%s_%d_XXXXXX", tag, (int)getpid());
-    const char *d = mkdtemp(buf);
-    if (d) temp_dirs.paths.push_back(d);
-    return d ? d : "";
-}
+using cstest::temp_dir;
 
 /* n samples of h x w: two classes, a bright disc (class 1) on noise. */
 std::string make_dataset(const char *tag, int n, int h, int w) {
