@@ -61,15 +61,8 @@ ELEMENTWISE(relu6, cs_relu6(x[i]), x[i] > 0.0f && x[i] < 6.0f ? 1.0f : 0.0f)
 ELEMENTWISE(sigmoid, 1.0f / (1.0f + expf(-x[i])), y[i] * (1.0f - y[i]))
 /* Dropout: the identity at inference; in training (cs_cpu.training) each
  * element is kept with probability 1 - p and scaled by 1 / (1 - p), as
- * torch.nn.Dropout. The mask bit of element i in draw d is a hash of
- * (seed, d, i): splitmix64, whose output bits are uniform. */
-static inline int dropout_keep(uint64_t key, uint64_t i, uint64_t threshold) {
-    uint64_t z = key + (i + 1) * 0x9e3779b97f4a7c15ull;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return (z ^ (z >> 31)) >= threshold;
-}
-
+ * torch.nn.Dropout, by op_math.h's counter-based mask (shared with
+ * cuda/elementwise.cu, so both backends draw the same masks). */
 typedef struct dropout_state {
     uint64_t key; /* of the last forward, for the backward */
 } dropout_state;
@@ -79,10 +72,6 @@ static cuseg_status dropout_prepare(cs_step *st, const cuseg_graph *g, cs_cpu *c
     if (!cpu->training)
         return CUSEG_OK;
     return cs_calloc(&st->state, sizeof(dropout_state), "dropout state");
-}
-
-static uint64_t dropout_threshold(float p) {
-    return (uint64_t)((double)p * 18446744073709551616.0);
 }
 
 static cuseg_status dropout_forward(const cs_step *st, const cs_io *io, cs_cpu *cpu) {
@@ -95,13 +84,13 @@ static cuseg_status dropout_forward(const cs_step *st, const cs_io *io, cs_cpu *
         memcpy(y, x, sizeof(float) * (size_t)n);
         return CUSEG_OK;
     }
-    s->key = cpu->seed * 0x2545f4914f6cdd1dull + ++cpu->draws;
-    const uint64_t threshold = dropout_threshold(p);
+    s->key = cs_dropout_key(cpu->seed, ++cpu->draws);
+    const uint64_t threshold = cs_dropout_threshold(p);
     const float scale = 1.0f / (1.0f - p);
     const uint64_t key = s->key;
 #pragma omp parallel for simd num_threads(cpu->n_threads) schedule(static)
     for (long i = 0; i < n; ++i)
-        y[i] = dropout_keep(key, (uint64_t)i, threshold) ? x[i] * scale : 0.0f;
+        y[i] = cs_dropout_keep(key, (uint64_t)i, threshold) ? x[i] * scale : 0.0f;
     return CUSEG_OK;
 }
 
@@ -113,11 +102,11 @@ static cuseg_status dropout_backward(const cs_step *st, const cs_grad_io *io, cs
     const long n = (long)cs_shape_count(&st->out_shape[0]);
     const dropout_state *s = st->state;
     const float p = st->node->p.dropout.p;
-    const uint64_t threshold = dropout_threshold(p);
+    const uint64_t threshold = cs_dropout_threshold(p);
     const float scale = s && p > 0.0f ? 1.0f / (1.0f - p) : 1.0f;
 #pragma omp parallel for simd num_threads(cpu->n_threads) schedule(static)
     for (long i = 0; i < n; ++i)
-        dx[i] += (!s || p == 0.0f || dropout_keep(s->key, (uint64_t)i, threshold)) ? dy[i] * scale
+        dx[i] += (!s || p == 0.0f || cs_dropout_keep(s->key, (uint64_t)i, threshold)) ? dy[i] * scale
                                                                                    : 0.0f;
     return CUSEG_OK;
 }

@@ -6,6 +6,7 @@
 #define CS_OP_MATH_H
 
 #include <math.h>
+#include <stdint.h>
 
 #ifdef __CUDACC__
 #define CS_HD __host__ __device__
@@ -152,5 +153,59 @@ static inline CS_HD float cs_normalize_u8(const unsigned char *px, int k, int c,
 
 static inline CS_HD float cs_relu(float x) { return x > 0.0f ? x : 0.0f; }
 static inline CS_HD float cs_relu6(float x) { return x < 0.0f ? 0.0f : (x > 6.0f ? 6.0f : x); }
+
+/* Max pooling's selection rule: v replaces the running maximum m when it is
+ * larger, or when it is the first NaN (NaN propagates, the first one wins).
+ * The forward kernels and both backward passes pick the same element. */
+static inline CS_HD int cs_max_takes(float v, float m) { return v > m || (v != v && m == m); }
+
+/* Output indices [*o_begin, *o_end) along one axis whose pooling window
+ * (cs_pool_window: start o * stride - pad_begin, k wide) contains input index
+ * i, 0 <= i < in; empty when none. Backward passes gather over it instead of
+ * scattering. */
+static inline CS_HD void cs_pool_covering(int i, int k, int stride, int pad_begin, int out,
+                                          int *o_begin, int *o_end) {
+    const int hi = i + pad_begin;       /* o * stride <= hi */
+    const int lo = i + pad_begin - k + 1; /* o * stride >= lo */
+    int b = lo <= 0 ? 0 : (lo + stride - 1) / stride;
+    int e = hi < 0 ? 0 : hi / stride + 1;
+    if (e > out) e = out;
+    *o_begin = b;
+    *o_end = e > b ? e : b;
+}
+
+/* First output index o in [0, out] with cs_nearest_index(o) >= i (out when
+ * none): the index is non-decreasing in o, so the outputs that copy input
+ * index i are [first(i), first(i + 1)). */
+static inline CS_HD int cs_nearest_first_output(int i, int in, int out, float ratio) {
+    int lo = 0, hi = out;
+    while (lo < hi) {
+        const int mid = lo + (hi - lo) / 2;
+        if (cs_nearest_index(mid, in, out, ratio) >= i)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return lo;
+}
+
+/* Training-mode dropout masks: element i of draw d is kept when a
+ * splitmix64 hash of (key, i) is >= threshold (output bits are uniform), the
+ * key being cs_dropout_key(seed, d). Counter-based, so masks are
+ * reproducible from the seed, independent of thread count and backend, and
+ * the backward recomputes them instead of storing them. */
+static inline CS_HD uint64_t cs_dropout_key(uint64_t seed, uint64_t draw) {
+    return seed * 0x2545f4914f6cdd1dull + draw;
+}
+static inline CS_HD int cs_dropout_keep(uint64_t key, uint64_t i, uint64_t threshold) {
+    uint64_t z = key + (i + 1) * 0x9e3779b97f4a7c15ull;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return (z ^ (z >> 31)) >= threshold;
+}
+/* p in [0, 1) as a fraction of 2^64. */
+static inline CS_HD uint64_t cs_dropout_threshold(float p) {
+    return (uint64_t)((double)p * 18446744073709551616.0);
+}
 
 #endif

@@ -344,7 +344,7 @@ static cuseg_status max_pool_backward(const cs_step *st, const cs_grad_io *io, c
                         for (int w = w0; w < w1; ++w)
                             for (int c = 0; c < cn; ++c) {
                                 const float v = xn[((size_t)h * W + w) * C + c0 + c];
-                                if (v > m[c] || (v != v && m[c] == m[c])) {
+                                if (cs_max_takes(v, m[c])) {
                                     m[c] = v;
                                     at[c] = h * W + w;
                                 }
