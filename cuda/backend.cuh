@@ -106,4 +106,63 @@ cuseg_status cs_cuda_upload(cs_storage s, const float *host, size_t n, void **de
  * a failing step's message. */
 cuseg_status cs_cuda_step_error(cuseg_status st, const cs_step *step);
 
+/* ------------------------------------------------------------ training
+ * cuda/train.cu runs a training plan (no fusion) on the device: every
+ * activation and its gradient stay there. Per op family, beside its
+ * forward, a training row: a training forward where inference's does not
+ * serve (parameters re-read every step, batch statistics, dropout masks) and
+ * the backward. Gradients have the storage type; like cs_grad_io, din and
+ * dparam are ACCUMULATED into (+=), and an entry is NULL when no gradient is
+ * wanted or flows. dparam are f32 device buffers in the host parameter's
+ * layout (PyTorch's), NULL for buffers (running statistics). */
+struct cs_cuda_train_ctx {
+    const cuseg_graph *g; /* parameters (host, read every forward; BN running stats updated) */
+    uint64_t seed;        /* dropout (op_math.h's cs_dropout_key) */
+    uint64_t *draws;
+    float bn_momentum;    /* 0: PyTorch's 0.1 */
+};
+
+struct cs_cuda_grad_io {
+    const void *const *in;
+    const void *const *out;
+    const void *const *dout;
+    void *const *din;
+    float *const *dparam;
+};
+
+struct cs_cuda_train_op {
+    cuseg_status (*prepare)(cs_step *step, const cuseg_graph *g, cs_cuda *cuda); /* NULL: none */
+    /* NULL: the inference row's forward (cs_cuda_row) serves. */
+    cuseg_status (*forward)(const cs_step *step, const cs_io *io, cs_cuda *cuda,
+                            cs_cuda_train_ctx *ctx);
+    cuseg_status (*backward)(const cs_step *step, const cs_cuda_grad_io *io, cs_cuda *cuda);
+    /* After the forward's stream has been synchronised (BN: running statistics to the host). */
+    cuseg_status (*after_forward)(const cs_step *step, cs_cuda_train_ctx *ctx);
+    void (*release)(void *state);
+};
+
+extern const cs_cuda_train_op cs_cuda_train_conv, cs_cuda_train_batch_norm, cs_cuda_train_relu,
+    cs_cuda_train_relu6, cs_cuda_train_sigmoid, cs_cuda_train_dropout, cs_cuda_train_add,
+    cs_cuda_train_scale, cs_cuda_train_max_pool2d, cs_cuda_train_avg_pool2d,
+    cs_cuda_train_global_avg_pool, cs_cuda_train_max_unpool2d, cs_cuda_train_resize_bilinear,
+    cs_cuda_train_resize_nearest, cs_cuda_train_concat, cs_cuda_train_crop, cs_cuda_train_pad,
+    cs_cuda_train_softmax;
+
+/* The inference row of op `op` (executor.cu), or NULL. */
+const cs_cuda_op *cs_cuda_row(int op);
+
+/* out[c] (double, accumulated) += sum over the pixels of v * (w ? w : (center ? v : 1)),
+ * v = x - (center ? center[c] : 0): host/ops/batchnorm.c's channel_sums on
+ * the device (double partial sums, combined with atomics: the order varies
+ * between runs, at double precision). x, w: NHWC of the storage type. */
+cuseg_status cs_cuda_channel_sums(cs_storage s, const void *x, const void *w, const double *center,
+                                  size_t pixels, int channels, double *out, cudaStream_t stream);
+
+/* y[i] += (float)x[i] (n doubles into floats). */
+cuseg_status cs_cuda_add_doubles(const double *x, float *y, size_t n, cudaStream_t stream);
+
+/* dst (storage type) += src (storage type), n elements. */
+cuseg_status cs_cuda_accumulate(cs_storage s, const void *src, void *dst, size_t n,
+                                cudaStream_t stream);
+
 #endif

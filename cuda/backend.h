@@ -48,4 +48,35 @@ cuseg_status cs_cuda_run_u8(cs_cuda *cuda, const cuseg_graph *g, const cs_plan *
                             const uint8_t *pixels, int bgr, const float mul[4],
                             const float add[4], cuseg_tensor *outputs);
 
+/* ------------------------------------------------------------ training
+ * The CUDA half of host/train/autodiff.c (cuda/train.cu): runs a training
+ * plan (cs_plan_build_training) on one device. Parameters stay the host
+ * graph's: every forward uploads them (v1: all of them, every step), the
+ * activations and their gradients live on the device, outputs come back to
+ * the host for the loss, the output gradients go up, and the parameter
+ * gradients come back after the backward, added into host arrays. */
+typedef struct cs_cuda_train cs_cuda_train;
+
+cuseg_status cs_cuda_train_create(int device, cuseg_precision precision, cs_cuda_train **out);
+void cs_cuda_train_release(cs_cuda_train *t);
+
+/* Device memory and per-step state for `plan` (its steps' state fields). */
+cuseg_status cs_cuda_train_prepare(cs_cuda_train *t, const cuseg_graph *g, cs_plan *plan);
+void cs_cuda_train_unprepare(cs_cuda_train *t, cs_plan *plan);
+
+/* Training forward on host f32 inputs; the outputs are then readable with
+ * cs_cuda_train_output. Dropout draws (seed, ++*draws) as the CPU;
+ * bn_momentum 0 means 0.1. Batch norms update the host running statistics. */
+cuseg_status cs_cuda_train_forward(cs_cuda_train *t, const cuseg_graph *g, const cs_plan *plan,
+                                   const float *const *inputs, uint64_t seed, uint64_t *draws,
+                                   float bn_momentum);
+/* Output i of the last forward (host f32, owned by t). */
+const float *cs_cuda_train_output(const cs_cuda_train *t, int i);
+
+/* Backward from the host output gradients (NULL: none from that output);
+ * adds every parameter's gradient into param_grad[i] (host f32, NULL for
+ * buffers). */
+cuseg_status cs_cuda_train_backward(cs_cuda_train *t, const cuseg_graph *g, const cs_plan *plan,
+                                    const float *const *doutputs, float *const *param_grad);
+
 #endif

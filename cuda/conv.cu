@@ -505,3 +505,262 @@ void cs_conv_algo_cache_release(cs_conv_algo_cache *c) { delete c; }
 const cs_cuda_op cs_cuda_conv2d = {conv_prepare, conv_forward, conv_release, conv_describe};
 const cs_cuda_op cs_cuda_conv_transpose2d = {conv_prepare, conv_forward, conv_release,
                                               conv_describe};
+
+/* ------------------------------------------------------------ training
+ * Convolutions in a training plan: no folding, no fused activation (the
+ * training plan fuses nothing), parameters uploaded every forward (the
+ * optimizer changes them on the host), and the three cuDNN passes. The
+ * convolution cuDNN sees maps cx -> cy with filters w: for conv2d cx is the
+ * op's input; for a transposed convolution cx is the op's output (the op's
+ * forward is cuDNN's backward-data). So, with the op's x, y, dy:
+ *   conv2d:      y = Fwd(x),    dx += BwdData(dy), dW = BwdFilter(x, dy)
+ *   transposed:  y = BwdData(x), dx += Fwd(dy),    dW = BwdFilter(dy, x)
+ * Algorithms: cuDNN's heuristic order, the first deterministic one within
+ * the workspace cap (so that a run repeats bit for bit), else the first. */
+
+namespace {
+
+struct conv_train_state {
+    cudnnTensorDescriptor_t x_desc = nullptr, y_desc = nullptr;
+    cudnnFilterDescriptor_t w_desc = nullptr;
+    cudnnConvolutionDescriptor_t conv_desc = nullptr;
+    cudnnTensorDescriptor_t cx = nullptr, cy = nullptr; /* aliases of x_desc / y_desc */
+    float *w_plain = nullptr; /* device f32, PyTorch layout, uploaded every forward */
+    void *w = nullptr;        /* device KRSC, storage type */
+    void *dw = nullptr;       /* device KRSC gradient, storage type */
+    float *bias = nullptr;    /* device f32 (NULL without bias) */
+    double *bias_sums = nullptr;
+    const float *w_host = nullptr, *b_host = nullptr;
+    int d0 = 0, d1 = 0, kh = 0, kw = 0;
+    size_t w_count = 0;
+    int transposed = 0;
+    cudnnMathType_t math = CUDNN_DEFAULT_MATH;
+    cudnnConvolutionFwdAlgo_t fwd{};
+    cudnnConvolutionBwdDataAlgo_t bwd_data{};
+    cudnnConvolutionBwdFilterAlgo_t bwd_filter{};
+    size_t ws_fwd = 0, ws_bwd_data = 0, ws_bwd_filter = 0;
+};
+
+void conv_train_release(void *p) {
+    conv_train_state *s = (conv_train_state *)p;
+    if (!s) return;
+    if (s->x_desc) cudnnDestroyTensorDescriptor(s->x_desc);
+    if (s->y_desc) cudnnDestroyTensorDescriptor(s->y_desc);
+    if (s->w_desc) cudnnDestroyFilterDescriptor(s->w_desc);
+    if (s->conv_desc) cudnnDestroyConvolutionDescriptor(s->conv_desc);
+    cudaFree(s->w_plain);
+    cudaFree(s->w);
+    cudaFree(s->dw);
+    cudaFree(s->bias);
+    cudaFree(s->bias_sums);
+    delete s;
+}
+
+/* [d0][d1][kh][kw] f32 -> [d0][kh][kw][d1] storage type, and the gradient
+ * back (accumulated into f32): to_krsc's index map on the device. */
+template <class T>
+__global__ void to_krsc_kernel(const float *__restrict__ w, T *__restrict__ out, int d1, int kh,
+                               int kw, size_t count) {
+    CS_GRID_LOOP(e, count) {
+        const int t = (int)(e % kw), r = (int)(e / kw % kh), b = (int)(e / kw / kh % d1);
+        const size_t a = e / kw / kh / d1;
+        out[((a * kh + r) * kw + t) * d1 + b] = cs_store<T>(w[e]);
+    }
+}
+
+template <class T>
+__global__ void from_krsc_add_kernel(const T *__restrict__ g, float *__restrict__ out, int d1,
+                                     int kh, int kw, size_t count) {
+    CS_GRID_LOOP(e, count) {
+        const int t = (int)(e % kw), r = (int)(e / kw % kh), b = (int)(e / kw / kh % d1);
+        const size_t a = e / kw / kh / d1;
+        out[e] += cs_load(g[((a * kh + r) * kw + t) * d1 + b]);
+    }
+}
+
+template <class Perf> int pick_algo(const Perf *perf, int n, size_t cap) {
+    for (int i = 0; i < n; ++i)
+        if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].determinism == CUDNN_DETERMINISTIC &&
+            perf[i].memory <= cap)
+            return i;
+    for (int i = 0; i < n; ++i)
+        if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= cap) return i;
+    return -1;
+}
+
+cuseg_status choose_train_algos(conv_train_state *s, cs_cuda *cuda) {
+    const size_t cap = workspace_cap();
+    const int max_algos = 16;
+    int n = 0, k;
+    cudnnHandle_t h = cuda->cudnn;
+    {
+        cudnnConvolutionFwdAlgoPerf_t perf[max_algos];
+        CS_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(h, s->cx, s->w_desc, s->conv_desc,
+                                                              s->cy, max_algos, &n, perf));
+        if ((k = pick_algo(perf, n, cap)) < 0)
+            return cs_error(CUSEG_ERR_UNSUPPORTED, "cuDNN offers no forward algorithm");
+        s->fwd = perf[k].algo;
+        CS_CUDNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(h, s->cx, s->w_desc, s->conv_desc,
+                                                               s->cy, s->fwd, &s->ws_fwd));
+    }
+    {
+        cudnnConvolutionBwdDataAlgoPerf_t perf[max_algos];
+        CS_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(h, s->w_desc, s->cy, s->conv_desc,
+                                                                   s->cx, max_algos, &n, perf));
+        if ((k = pick_algo(perf, n, cap)) < 0)
+            return cs_error(CUSEG_ERR_UNSUPPORTED, "cuDNN offers no backward-data algorithm");
+        s->bwd_data = perf[k].algo;
+        CS_CUDNN_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(
+            h, s->w_desc, s->cy, s->conv_desc, s->cx, s->bwd_data, &s->ws_bwd_data));
+    }
+    {
+        cudnnConvolutionBwdFilterAlgoPerf_t perf[max_algos];
+        CS_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(
+            h, s->cx, s->cy, s->conv_desc, s->w_desc, max_algos, &n, perf));
+        if ((k = pick_algo(perf, n, cap)) < 0)
+            return cs_error(CUSEG_ERR_UNSUPPORTED, "cuDNN offers no backward-filter algorithm");
+        s->bwd_filter = perf[k].algo;
+        CS_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterWorkspaceSize(
+            h, s->cx, s->cy, s->conv_desc, s->w_desc, s->bwd_filter, &s->ws_bwd_filter));
+    }
+    return cs_cuda_reserve_workspace(cuda,
+                                     std::max(s->ws_fwd, std::max(s->ws_bwd_data, s->ws_bwd_filter)));
+}
+
+cuseg_status conv_train_prepare(cs_step *st, const cuseg_graph *g, cs_cuda *cuda) {
+    conv_train_state *s = new (std::nothrow) conv_train_state;
+    if (!s) return cs_error(CUSEG_ERR_OUT_OF_MEMORY, "conv state");
+    st->state = s; /* released by the caller, also on failure */
+    const cuseg_conv2d_params &p = st->node->p.conv;
+    const cs_shape &is = st->in_shape[0], &os = st->out_shape[0];
+    s->transposed = st->node->op == CS_OP_CONV_TRANSPOSE2D;
+    if (p.pad_top != p.pad_bottom || p.pad_left != p.pad_right)
+        return cs_error(CUSEG_ERR_UNSUPPORTED,
+                        "asymmetric padding (%d/%d, %d/%d) has no CUDA training path yet",
+                        p.pad_top, p.pad_bottom, p.pad_left, p.pad_right);
+    const cudnnDataType_t dt = data_type(cuda->storage);
+    const int G = p.groups > 0 ? p.groups : 1;
+    const int sh = p.stride_h > 0 ? p.stride_h : 1, sw = p.stride_w > 0 ? p.stride_w : 1;
+    const int dh = p.dilation_h > 0 ? p.dilation_h : 1, dw = p.dilation_w > 0 ? p.dilation_w : 1;
+    CS_CUDNN_CHECK(cudnnCreateTensorDescriptor(&s->x_desc));
+    CS_CUDNN_CHECK(cudnnCreateTensorDescriptor(&s->y_desc));
+    CS_CUDNN_CHECK(cudnnCreateFilterDescriptor(&s->w_desc));
+    CS_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&s->conv_desc));
+    CS_CUDNN_CHECK(cudnnSetTensor4dDescriptor(s->x_desc, CUDNN_TENSOR_NHWC, dt, is.n, is.c, is.h, is.w));
+    CS_CUDNN_CHECK(cudnnSetTensor4dDescriptor(s->y_desc, CUDNN_TENSOR_NHWC, dt, os.n, os.c, os.h, os.w));
+    s->cx = s->transposed ? s->y_desc : s->x_desc;
+    s->cy = s->transposed ? s->x_desc : s->y_desc;
+    const cs_shape &k_side = s->transposed ? is : os, &c_side = s->transposed ? os : is;
+    CS_CUDNN_CHECK(cudnnSetFilter4dDescriptor(s->w_desc, dt, CUDNN_TENSOR_NHWC, k_side.c,
+                                              c_side.c / G, p.kernel_h, p.kernel_w));
+    CS_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(s->conv_desc, p.pad_top, p.pad_left, sh, sw, dh,
+                                                   dw, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+    CS_CUDNN_CHECK(cudnnSetConvolutionGroupCount(s->conv_desc, G));
+    /* fp32: FMA only (no TF32), so that gradients match the CPU's to fp32 rounding. */
+    s->math = math_for(cuda);
+    CS_CUDNN_CHECK(cudnnSetConvolutionMathType(s->conv_desc, s->math));
+    int n, c, h, w;
+    CS_CUDNN_CHECK(cudnnGetConvolution2dForwardOutputDim(s->conv_desc, s->cx, s->w_desc, &n, &c, &h, &w));
+    const cs_shape &expect = s->transposed ? is : os;
+    if (n != expect.n || c != expect.c || h != expect.h || w != expect.w)
+        return cs_error(CUSEG_ERR_INTERNAL,
+                        "cuDNN computes a %dx%dx%dx%d result where %dx%dx%dx%d was planned", n, h,
+                        w, c, expect.n, expect.h, expect.w, expect.c);
+    const cs_param *wp = cs_node_param(g, st->node, 0);
+    s->w_host = wp->data;
+    s->d0 = wp->dims[0], s->d1 = wp->dims[1], s->kh = p.kernel_h, s->kw = p.kernel_w;
+    s->w_count = wp->count;
+    const size_t esize = cs_cuda_storage_bytes(cuda->precision);
+    CS_CUDA_CHECK(cudaMalloc((void **)&s->w_plain, s->w_count * sizeof(float)));
+    CS_CUDA_CHECK(cudaMalloc(&s->w, s->w_count * esize));
+    CS_CUDA_CHECK(cudaMalloc(&s->dw, s->w_count * esize));
+    if (p.has_bias) {
+        s->b_host = cs_node_param(g, st->node, 1)->data;
+        CS_CUDA_CHECK(cudaMalloc((void **)&s->bias, (size_t)os.c * sizeof(float)));
+        CS_CUDA_CHECK(cudaMalloc((void **)&s->bias_sums, (size_t)os.c * sizeof(double)));
+    }
+    return choose_train_algos(s, cuda);
+}
+
+cuseg_status conv_train_forward(const cs_step *st, const cs_io *io, cs_cuda *cuda,
+                                cs_cuda_train_ctx *ctx) {
+    (void)ctx;
+    conv_train_state *s = (conv_train_state *)st->state;
+    cudaStream_t stream = cuda->stream;
+    const int C = st->out_shape[0].c;
+    /* v1: every parameter goes up every step (pageable copies, which return
+     * once the host data is staged). */
+    CS_CUDA_CHECK(cudaMemcpyAsync(s->w_plain, s->w_host, s->w_count * sizeof(float),
+                                  cudaMemcpyHostToDevice, stream));
+    if (s->bias)
+        CS_CUDA_CHECK(cudaMemcpyAsync(s->bias, s->b_host, (size_t)C * sizeof(float),
+                                      cudaMemcpyHostToDevice, stream));
+    CS_CHECK(cs_with_storage(cuda->storage, [&](auto t) {
+        using T = decltype(t);
+        to_krsc_kernel<T><<<cs_grid(s->w_count), kCsThreads, 0, stream>>>(s->w_plain, (T *)s->w,
+                                                                         s->d1, s->kh, s->kw,
+                                                                         s->w_count);
+        CS_CUDA_CHECK_LAUNCH("weight layout kernel");
+        return CUSEG_OK;
+    }));
+    const float one = 1.0f, zero = 0.0f;
+    if (s->transposed)
+        CS_CUDNN_CHECK(cudnnConvolutionBackwardData(cuda->cudnn, &one, s->w_desc, s->w, s->cy,
+                                                    io->in[0], s->conv_desc, s->bwd_data,
+                                                    cuda->workspace, s->ws_bwd_data, &zero, s->cx,
+                                                    io->out[0]));
+    else
+        CS_CUDNN_CHECK(cudnnConvolutionForward(cuda->cudnn, &one, s->cx, io->in[0], s->w_desc, s->w,
+                                               s->conv_desc, s->fwd, cuda->workspace, s->ws_fwd,
+                                               &zero, s->cy, io->out[0]));
+    if (s->bias)
+        CS_CHECK(cs_cuda_channel_affine(cuda->storage, io->out[0], io->out[0], NULL, s->bias,
+                                        cs_shape_count(&st->out_shape[0]), C, CS_ACT_NONE, stream));
+    return CUSEG_OK;
+}
+
+cuseg_status conv_train_backward(const cs_step *st, const cs_cuda_grad_io *io, cs_cuda *cuda) {
+    conv_train_state *s = (conv_train_state *)st->state;
+    const void *dy = io->dout[0], *x = io->in[0];
+    if (!dy) return CUSEG_OK;
+    cudaStream_t stream = cuda->stream;
+    const float one = 1.0f, zero = 0.0f;
+    if (io->din[0]) { /* beta = 1: accumulate into the input's gradient */
+        if (s->transposed)
+            CS_CUDNN_CHECK(cudnnConvolutionForward(cuda->cudnn, &one, s->cx, dy, s->w_desc, s->w,
+                                                   s->conv_desc, s->fwd, cuda->workspace,
+                                                   s->ws_fwd, &one, s->cy, io->din[0]));
+        else
+            CS_CUDNN_CHECK(cudnnConvolutionBackwardData(cuda->cudnn, &one, s->w_desc, s->w, s->cy,
+                                                        dy, s->conv_desc, s->bwd_data,
+                                                        cuda->workspace, s->ws_bwd_data, &one,
+                                                        s->cx, io->din[0]));
+    }
+    float *dweight = io->dparam ? io->dparam[0] : NULL;
+    if (dweight) {
+        CS_CUDNN_CHECK(cudnnConvolutionBackwardFilter(
+            cuda->cudnn, &one, s->cx, s->transposed ? dy : x, s->cy, s->transposed ? x : dy,
+            s->conv_desc, s->bwd_filter, cuda->workspace, s->ws_bwd_filter, &zero, s->w_desc, s->dw));
+        CS_CHECK(cs_with_storage(cuda->storage, [&](auto t) {
+            using T = decltype(t);
+            from_krsc_add_kernel<T><<<cs_grid(s->w_count), kCsThreads, 0, stream>>>(
+                (const T *)s->dw, dweight, s->d1, s->kh, s->kw, s->w_count);
+            CS_CUDA_CHECK_LAUNCH("weight gradient layout kernel");
+            return CUSEG_OK;
+        }));
+    }
+    float *dbias = s->bias && io->dparam ? io->dparam[1] : NULL;
+    if (dbias) {
+        const cs_shape &os = st->out_shape[0];
+        CS_CUDA_CHECK(cudaMemsetAsync(s->bias_sums, 0, (size_t)os.c * sizeof(double), stream));
+        CS_CHECK(cs_cuda_channel_sums(cuda->storage, dy, NULL, NULL, cs_shape_count(&os) / os.c,
+                                      os.c, s->bias_sums, stream));
+        CS_CHECK(cs_cuda_add_doubles(s->bias_sums, dbias, (size_t)os.c, stream));
+    }
+    return CUSEG_OK;
+}
+
+} // namespace
+
+const cs_cuda_train_op cs_cuda_train_conv = {conv_train_prepare, conv_train_forward,
+                                             conv_train_backward, NULL, conv_train_release};

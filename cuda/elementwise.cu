@@ -227,3 +227,362 @@ const cs_cuda_op cs_cuda_dropout = {NULL, dropout_forward, NULL, NULL};
 const cs_cuda_op cs_cuda_add = {NULL, add_forward, NULL, NULL};
 const cs_cuda_op cs_cuda_scale = {NULL, scale_forward, NULL, NULL};
 const cs_cuda_op cs_cuda_batch_norm = {bn_prepare, bn_forward, bn_release, NULL};
+
+/* ------------------------------------------------------------ training */
+
+namespace {
+
+/* Block (32 channels) x (8 pixel lanes); the grid's y dimension splits the
+ * pixels. Each thread sums in double, the 8 lanes combine in shared memory,
+ * one atomic add per channel and block. */
+template <class T>
+__global__ void channel_sums_kernel(const T *__restrict__ x, const T *__restrict__ w,
+                                    const double *__restrict__ center, size_t pixels, int C,
+                                    double *__restrict__ out) {
+    __shared__ double part[8][32];
+    const int c = blockIdx.x * 32 + threadIdx.x;
+    double acc = 0.0;
+    if (c < C)
+        for (size_t p = (size_t)blockIdx.y * 8 + threadIdx.y; p < pixels; p += (size_t)gridDim.y * 8) {
+            const size_t i = p * C + c;
+            const double v = center ? (double)cs_load(x[i]) - center[c] : (double)cs_load(x[i]);
+            acc += w ? v * (double)cs_load(w[i]) : v * (center ? v : 1.0);
+        }
+    part[threadIdx.y][threadIdx.x] = acc;
+    __syncthreads();
+    if (threadIdx.y == 0 && c < C) {
+        double s = 0.0;
+        for (int r = 0; r < 8; ++r) s += part[r][threadIdx.x];
+        atomicAdd(&out[c], s);
+    }
+}
+
+__global__ void add_doubles_kernel(const double *__restrict__ x, float *__restrict__ y, size_t n) {
+    CS_GRID_LOOP(i, n) y[i] += (float)x[i];
+}
+
+template <class T>
+__global__ void accumulate_kernel(const T *__restrict__ src, T *__restrict__ dst, size_t n) {
+    CS_GRID_LOOP(i, n) dst[i] = cs_store<T>(cs_load(dst[i]) + cs_load(src[i]));
+}
+
+/* dx += dy * f'(x or y): the derivatives of host/ops/elementwise.c. */
+enum class dunary { relu, relu6, sigmoid, scale, dropout };
+
+struct dunary_args {
+    dunary f;
+    float scale;        /* scale: the factor; dropout: 1 / (1 - p) */
+    uint64_t key, threshold; /* dropout mask */
+    int masked;         /* dropout in training with p > 0 */
+};
+
+template <class T>
+__global__ void dunary_kernel(const T *__restrict__ x, const T *__restrict__ y,
+                              const T *__restrict__ dy, T *__restrict__ dx, size_t n,
+                              dunary_args a) {
+    CS_GRID_LOOP(i, n) {
+        float d;
+        switch (a.f) {
+        case dunary::relu: d = cs_load(x[i]) > 0.0f ? 1.0f : 0.0f; break;
+        case dunary::relu6: {
+            const float v = cs_load(x[i]);
+            d = v > 0.0f && v < 6.0f ? 1.0f : 0.0f;
+            break;
+        }
+        case dunary::sigmoid: {
+            const float v = cs_load(y[i]);
+            d = v * (1.0f - v);
+            break;
+        }
+        case dunary::scale: d = a.scale; break;
+        default: d = !a.masked || cs_dropout_keep(a.key, i, a.threshold) ? a.scale : 0.0f;
+        }
+        /* dropout multiplies dy by the scale, as the CPU does (d = scale or 0) */
+        dx[i] = cs_store<T>(cs_load(dx[i]) + cs_load(dy[i]) * d);
+    }
+}
+
+template <class T>
+__global__ void dropout_train_kernel(const T *__restrict__ x, T *__restrict__ y, size_t n,
+                                     uint64_t key, uint64_t threshold, float scale) {
+    CS_GRID_LOOP(i, n) y[i] = cs_dropout_keep(key, i, threshold) ? cs_store<T>(cs_load(x[i]) * scale)
+                                                                  : cs_store<T>(0.0f);
+}
+
+cuseg_status dunary_launch(const cs_step *st, const cs_cuda_grad_io *io, cs_cuda *cuda,
+                           dunary_args a) {
+    if (!io->din[0] || !io->dout[0]) return CUSEG_OK;
+    const size_t n = count_of(st);
+    return cs_with_storage(cuda->storage, [&](auto t) {
+        using T = decltype(t);
+        dunary_kernel<T><<<cs_grid(n), kCsThreads, 0, cuda->stream>>>(
+            (const T *)io->in[0], (const T *)io->out[0], (const T *)io->dout[0], (T *)io->din[0], n,
+            a);
+        CS_CUDA_CHECK_LAUNCH("elementwise backward kernel");
+        return CUSEG_OK;
+    });
+}
+
+cuseg_status relu_backward(const cs_step *st, const cs_cuda_grad_io *io, cs_cuda *cuda) {
+    return dunary_launch(st, io, cuda, {dunary::relu, 1.0f, 0, 0, 0});
+}
+cuseg_status relu6_backward(const cs_step *st, const cs_cuda_grad_io *io, cs_cuda *cuda) {
+    return dunary_launch(st, io, cuda, {dunary::relu6, 1.0f, 0, 0, 0});
+}
+cuseg_status sigmoid_backward(const cs_step *st, const cs_cuda_grad_io *io, cs_cuda *cuda) {
+    return dunary_launch(st, io, cuda, {dunary::sigmoid, 1.0f, 0, 0, 0});
+}
+cuseg_status scale_backward(const cs_step *st, const cs_cuda_grad_io *io, cs_cuda *cuda) {
+    return dunary_launch(st, io, cuda, {dunary::scale, st->node->p.scale.scale, 0, 0, 0});
+}
+
+/* Dropout's key of the last forward, for the backward. */
+struct dropout_train_state {
+    uint64_t key;
+};
+
+cuseg_status dropout_train_prepare(cs_step *st, const cuseg_graph *g, cs_cuda *cuda) {
+    (void)g, (void)cuda;
+    return cs_calloc(&st->state, sizeof(dropout_train_state), "dropout state");
+}
+
+/* The CPU's masks: key (seed, ++draws), op_math.h's hash of the element index. */
+cuseg_status dropout_train_forward(const cs_step *st, const cs_io *io, cs_cuda *cuda,
+                                   cs_cuda_train_ctx *ctx) {
+    const float p = st->node->p.dropout.p;
+    if (p == 0.0f) return dropout_forward(st, io, cuda);
+    dropout_train_state *s = (dropout_train_state *)st->state;
+    s->key = cs_dropout_key(ctx->seed, ++*ctx->draws);
+    const size_t n = count_of(st);
+    const uint64_t threshold = cs_dropout_threshold(p);
+    const float scale = 1.0f / (1.0f - p);
+    return cs_with_storage(cuda->storage, [&](auto t) {
+        using T = decltype(t);
+        dropout_train_kernel<T><<<cs_grid(n), kCsThreads, 0, cuda->stream>>>(
+            (const T *)io->in[0], (T *)io->out[0], n, s->key, threshold, scale);
+        CS_CUDA_CHECK_LAUNCH("dropout kernel");
+        return CUSEG_OK;
+    });
+}
+
+cuseg_status dropout_backward(const cs_step *st, const cs_cuda_grad_io *io, cs_cuda *cuda) {
+    const float p = st->node->p.dropout.p;
+    const dropout_train_state *s = (const dropout_train_state *)st->state;
+    return dunary_launch(st, io, cuda,
+                         {dunary::dropout, p > 0.0f ? 1.0f / (1.0f - p) : 1.0f, s->key,
+                          cs_dropout_threshold(p), p > 0.0f});
+}
+
+cuseg_status add_backward(const cs_step *st, const cs_cuda_grad_io *io, cs_cuda *cuda) {
+    for (int k = 0; k < 2 && io->dout[0]; ++k)
+        if (io->din[k])
+            CS_CHECK(cs_cuda_accumulate(cuda->storage, io->dout[0], io->din[k], count_of(st),
+                                        cuda->stream));
+    return CUSEG_OK;
+}
+
+/* Training batch norm (host/ops/batchnorm.c's arithmetic, in double): the
+ * batch mean and 1/sqrt(var + eps) per channel, y = (x - mean) * invstd *
+ * gamma + beta; the running statistics are updated on the host from the
+ * batch mean and variance copied back after the forward. */
+struct bn_train_state {
+    double *stats = nullptr; /* device: mean[C], var[C] (then sum (x - mean)^2), invstd[C], sums[2C] */
+    float *gamma_beta = nullptr; /* device: gamma[C], beta[C], uploaded every forward */
+    float *gamma_host = nullptr, *beta_host = nullptr, *running_mean = nullptr, *running_var = nullptr;
+    double pixels = 0;
+    std::vector<double> host; /* mean, var: after the forward */
+};
+
+void bn_train_release(void *p) {
+    bn_train_state *s = (bn_train_state *)p;
+    if (!s) return;
+    cudaFree(s->stats);
+    cudaFree(s->gamma_beta);
+    delete s;
+}
+
+cuseg_status bn_train_prepare(cs_step *st, const cuseg_graph *g, cs_cuda *cuda) {
+    (void)cuda;
+    bn_train_state *s = new (std::nothrow) bn_train_state;
+    if (!s) return cs_error(CUSEG_ERR_OUT_OF_MEMORY, "batch norm state");
+    st->state = s;
+    const int C = st->in_shape[0].c;
+    const cs_node *nd = st->node;
+    s->gamma_host = cs_node_param(g, nd, 0)->data;
+    s->beta_host = cs_node_param(g, nd, 1)->data;
+    s->running_mean = cs_node_param(g, nd, 2)->data;
+    s->running_var = cs_node_param(g, nd, 3)->data;
+    const cs_shape &sh = st->in_shape[0];
+    s->pixels = (double)sh.n * sh.h * sh.w;
+    s->host.resize(2 * (size_t)C);
+    CS_CUDA_CHECK(cudaMalloc((void **)&s->stats, 5 * (size_t)C * sizeof(double)));
+    CS_CUDA_CHECK(cudaMalloc((void **)&s->gamma_beta, 2 * (size_t)C * sizeof(float)));
+    return CUSEG_OK;
+}
+
+/* stats = [mean | var | invstd]: mean from the sums, or var and invstd. */
+__global__ void bn_mean_kernel(double *stats, int C, double M) {
+    CS_GRID_LOOP(c, (size_t)C) stats[c] /= M;
+}
+__global__ void bn_var_kernel(double *stats, int C, double M, double eps) {
+    CS_GRID_LOOP(c, (size_t)C) {
+        const double var = stats[C + c] / M;
+        stats[C + c] = var;
+        stats[2 * C + c] = 1.0 / sqrt(var + eps);
+    }
+}
+
+template <class T>
+__global__ void bn_normalize_kernel(const T *__restrict__ x, T *__restrict__ y,
+                                    const double *__restrict__ stats, const float *__restrict__ gb,
+                                    int C, size_t count) {
+    CS_GRID_LOOP(i, count) {
+        const int c = (int)(i % C);
+        y[i] = cs_store<T>((float)(((double)cs_load(x[i]) - stats[c]) * stats[2 * C + c] * gb[c] +
+                                   gb[C + c]));
+    }
+}
+
+/* dx += gamma * invstd * (dy - sum_dy / M - xh * sum_dy_xc * invstd / M). */
+template <class T>
+__global__ void bn_dx_kernel(const T *__restrict__ x, const T *__restrict__ dy, T *__restrict__ dx,
+                             const double *__restrict__ stats, const float *__restrict__ gb, int C,
+                             double M, size_t count) {
+    const double *mean = stats, *invstd = stats + 2 * C, *sum_dy = stats + 3 * C,
+                 *sum_dy_xc = stats + 4 * C;
+    CS_GRID_LOOP(i, count) {
+        const int c = (int)(i % C);
+        const double xh = ((double)cs_load(x[i]) - mean[c]) * invstd[c];
+        const double d = gb[c] * invstd[c] *
+                         ((double)cs_load(dy[i]) - sum_dy[c] / M - xh * sum_dy_xc[c] * invstd[c] / M);
+        dx[i] = cs_store<T>(cs_load(dx[i]) + (float)d);
+    }
+}
+
+/* dgamma += sum_dy_xc * invstd, dbeta += sum_dy (as the CPU: rounded once). */
+__global__ void bn_dparam_kernel(const double *__restrict__ stats, float *dgamma, float *dbeta,
+                                 int C) {
+    CS_GRID_LOOP(c, (size_t)C) {
+        if (dgamma) dgamma[c] += (float)(stats[4 * C + c] * stats[2 * C + c]);
+        if (dbeta) dbeta[c] += (float)stats[3 * C + c];
+    }
+}
+
+cuseg_status bn_train_forward(const cs_step *st, const cs_io *io, cs_cuda *cuda,
+                              cs_cuda_train_ctx *ctx) {
+    (void)ctx;
+    bn_train_state *s = (bn_train_state *)st->state;
+    const int C = st->in_shape[0].c;
+    const size_t count = count_of(st), pixels = count / (size_t)C;
+    cudaStream_t stream = cuda->stream;
+    /* The parameters change every step (pageable copies: the host buffers may be reused at once). */
+    CS_CUDA_CHECK(cudaMemcpyAsync(s->gamma_beta, s->gamma_host, C * sizeof(float),
+                                  cudaMemcpyHostToDevice, stream));
+    CS_CUDA_CHECK(cudaMemcpyAsync(s->gamma_beta + C, s->beta_host, C * sizeof(float),
+                                  cudaMemcpyHostToDevice, stream));
+    CS_CUDA_CHECK(cudaMemsetAsync(s->stats, 0, 2 * (size_t)C * sizeof(double), stream));
+    CS_CHECK(cs_cuda_channel_sums(cuda->storage, io->in[0], NULL, NULL, pixels, C, s->stats, stream));
+    bn_mean_kernel<<<cs_grid(C), kCsThreads, 0, stream>>>(s->stats, C, s->pixels);
+    CS_CUDA_CHECK_LAUNCH("batch norm mean");
+    CS_CHECK(cs_cuda_channel_sums(cuda->storage, io->in[0], NULL, s->stats, pixels, C, s->stats + C,
+                                  stream));
+    bn_var_kernel<<<cs_grid(C), kCsThreads, 0, stream>>>(s->stats, C, s->pixels,
+                                                         (double)st->node->p.bn.eps);
+    CS_CUDA_CHECK_LAUNCH("batch norm variance");
+    CS_CUDA_CHECK(cudaMemcpyAsync(s->host.data(), s->stats, 2 * (size_t)C * sizeof(double),
+                                  cudaMemcpyDeviceToHost, stream));
+    return cs_with_storage(cuda->storage, [&](auto t) {
+        using T = decltype(t);
+        bn_normalize_kernel<T><<<cs_grid(count), kCsThreads, 0, stream>>>(
+            (const T *)io->in[0], (T *)io->out[0], s->stats, s->gamma_beta, C, count);
+        CS_CUDA_CHECK_LAUNCH("batch norm normalize");
+        return CUSEG_OK;
+    });
+}
+
+/* The CPU's running-statistics update, from the batch mean and (biased)
+ * variance of this forward. */
+cuseg_status bn_train_after_forward(const cs_step *st, cs_cuda_train_ctx *ctx) {
+    bn_train_state *s = (bn_train_state *)st->state;
+    const int C = st->in_shape[0].c;
+    const double M = s->pixels;
+    const double momentum = ctx->bn_momentum > 0 ? ctx->bn_momentum : 0.1; /* PyTorch's default */
+    for (int c = 0; c < C; ++c) {
+        const double mean = s->host[c], var = s->host[C + c];
+        s->running_mean[c] = (float)((1 - momentum) * s->running_mean[c] + momentum * mean);
+        s->running_var[c] = (float)((1 - momentum) * s->running_var[c] +
+                                    momentum * (M > 1 ? var * M / (M - 1) : var));
+    }
+    return CUSEG_OK;
+}
+
+cuseg_status bn_train_backward(const cs_step *st, const cs_cuda_grad_io *io, cs_cuda *cuda) {
+    bn_train_state *s = (bn_train_state *)st->state;
+    if (!io->dout[0]) return CUSEG_OK;
+    const int C = st->in_shape[0].c;
+    const size_t count = count_of(st), pixels = count / (size_t)C;
+    cudaStream_t stream = cuda->stream;
+    double *sums = s->stats + 3 * (size_t)C;
+    CS_CUDA_CHECK(cudaMemsetAsync(sums, 0, 2 * (size_t)C * sizeof(double), stream));
+    CS_CHECK(cs_cuda_channel_sums(cuda->storage, io->dout[0], NULL, NULL, pixels, C, sums, stream));
+    CS_CHECK(cs_cuda_channel_sums(cuda->storage, io->in[0], io->dout[0], s->stats, pixels, C,
+                                  sums + C, stream));
+    float *dgamma = io->dparam ? io->dparam[0] : NULL, *dbeta = io->dparam ? io->dparam[1] : NULL;
+    if (dgamma || dbeta) {
+        bn_dparam_kernel<<<cs_grid(C), kCsThreads, 0, stream>>>(s->stats, dgamma, dbeta, C);
+        CS_CUDA_CHECK_LAUNCH("batch norm parameter gradients");
+    }
+    if (!io->din[0]) return CUSEG_OK;
+    return cs_with_storage(cuda->storage, [&](auto t) {
+        using T = decltype(t);
+        bn_dx_kernel<T><<<cs_grid(count), kCsThreads, 0, stream>>>(
+            (const T *)io->in[0], (const T *)io->dout[0], (T *)io->din[0], s->stats, s->gamma_beta,
+            C, s->pixels, count);
+        CS_CUDA_CHECK_LAUNCH("batch norm backward");
+        return CUSEG_OK;
+    });
+}
+
+} // namespace
+
+cuseg_status cs_cuda_channel_sums(cs_storage s, const void *x, const void *w, const double *center,
+                                  size_t pixels, int channels, double *out, cudaStream_t stream) {
+    if (pixels == 0 || channels <= 0) return CUSEG_OK;
+    size_t rows = (pixels + 8 * 64 - 1) / (8 * 64); /* >= 64 pixels per thread */
+    if (rows > 1024) rows = 1024;
+    const dim3 grid((unsigned)((channels + 31) / 32), (unsigned)(rows ? rows : 1)), block(32, 8);
+    return cs_with_storage(s, [&](auto t) {
+        using T = decltype(t);
+        channel_sums_kernel<T><<<grid, block, 0, stream>>>((const T *)x, (const T *)w, center,
+                                                           pixels, channels, out);
+        CS_CUDA_CHECK_LAUNCH("channel sums kernel");
+        return CUSEG_OK;
+    });
+}
+
+cuseg_status cs_cuda_add_doubles(const double *x, float *y, size_t n, cudaStream_t stream) {
+    add_doubles_kernel<<<cs_grid(n), kCsThreads, 0, stream>>>(x, y, n);
+    CS_CUDA_CHECK_LAUNCH("add doubles kernel");
+    return CUSEG_OK;
+}
+
+cuseg_status cs_cuda_accumulate(cs_storage s, const void *src, void *dst, size_t n,
+                                cudaStream_t stream) {
+    return cs_with_storage(s, [&](auto t) {
+        using T = decltype(t);
+        accumulate_kernel<T><<<cs_grid(n), kCsThreads, 0, stream>>>((const T *)src, (T *)dst, n);
+        CS_CUDA_CHECK_LAUNCH("accumulate kernel");
+        return CUSEG_OK;
+    });
+}
+
+const cs_cuda_train_op cs_cuda_train_relu = {NULL, NULL, relu_backward, NULL, NULL};
+const cs_cuda_train_op cs_cuda_train_relu6 = {NULL, NULL, relu6_backward, NULL, NULL};
+const cs_cuda_train_op cs_cuda_train_sigmoid = {NULL, NULL, sigmoid_backward, NULL, NULL};
+const cs_cuda_train_op cs_cuda_train_scale = {NULL, NULL, scale_backward, NULL, NULL};
+const cs_cuda_train_op cs_cuda_train_add = {NULL, NULL, add_backward, NULL, NULL};
+const cs_cuda_train_op cs_cuda_train_dropout = {dropout_train_prepare, dropout_train_forward,
+                                                dropout_backward, NULL, free};
+const cs_cuda_train_op cs_cuda_train_batch_norm = {bn_train_prepare, bn_train_forward,
+                                                   bn_train_backward, bn_train_after_forward,
+                                                   bn_train_release};

@@ -72,6 +72,8 @@ cuseg_status device_alloc(void **p, size_t bytes, const char *what) {
 
 } // namespace
 
+const cs_cuda_op *cs_cuda_row(int op) { return op > 0 && op < CS_OP_COUNT ? kRows[op] : nullptr; }
+
 cuseg_status cs_cuda_step_error(cuseg_status st, const cs_step *step) {
     char in[CS_SHAPE_STR_SIZE], out[CS_SHAPE_STR_SIZE];
     return cs_error_context(st, "%s '%s' (CUDA, input %s -> output %s)", cs_op(step->node->op)->name,

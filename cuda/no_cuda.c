@@ -43,3 +43,38 @@ cuseg_status cs_cuda_run_u8(cs_cuda *cuda, const cuseg_graph *g, const cs_plan *
     (void)cuda, (void)g, (void)plan, (void)pixels, (void)bgr, (void)mul, (void)add, (void)outputs;
     return cs_error(CUSEG_ERR_UNSUPPORTED, "this build of cuseg has no CUDA backend");
 }
+
+cuseg_status cs_cuda_train_create(int device, cuseg_precision precision, cs_cuda_train **out) {
+    (void)device, (void)precision;
+    *out = NULL;
+    return cs_error(CUSEG_ERR_UNSUPPORTED,
+                    "this build of cuseg has no CUDA backend: training on a GPU needs a build "
+                    "with CUDA (CUSEG_CUDA=ON)");
+}
+
+void cs_cuda_train_release(cs_cuda_train *t) { (void)t; }
+
+cuseg_status cs_cuda_train_prepare(cs_cuda_train *t, const cuseg_graph *g, cs_plan *plan) {
+    (void)t, (void)g, (void)plan;
+    return cs_error(CUSEG_ERR_UNSUPPORTED, "this build of cuseg has no CUDA backend");
+}
+
+void cs_cuda_train_unprepare(cs_cuda_train *t, cs_plan *plan) { (void)t, (void)plan; }
+
+cuseg_status cs_cuda_train_forward(cs_cuda_train *t, const cuseg_graph *g, const cs_plan *plan,
+                                   const float *const *inputs, uint64_t seed, uint64_t *draws,
+                                   float bn_momentum) {
+    (void)t, (void)g, (void)plan, (void)inputs, (void)seed, (void)draws, (void)bn_momentum;
+    return cs_error(CUSEG_ERR_UNSUPPORTED, "this build of cuseg has no CUDA backend");
+}
+
+const float *cs_cuda_train_output(const cs_cuda_train *t, int i) {
+    (void)t, (void)i;
+    return NULL;
+}
+
+cuseg_status cs_cuda_train_backward(cs_cuda_train *t, const cuseg_graph *g, const cs_plan *plan,
+                                    const float *const *doutputs, float *const *param_grad) {
+    (void)t, (void)g, (void)plan, (void)doutputs, (void)param_grad;
+    return cs_error(CUSEG_ERR_UNSUPPORTED, "this build of cuseg has no CUDA backend");
+}

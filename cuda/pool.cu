@@ -43,7 +43,7 @@ __global__ void max_pool_kernel(const T *__restrict__ x, T *__restrict__ y,
         for (int h = h0; h < h1; ++h)
             for (int w = w0; w < w1; ++w) {
                 const float v = cs_load(xn[((size_t)h * g.W + w) * g.C]);
-                if (v > m || (v != v && m == m)) {
+                if (cs_max_takes(v, m)) {
                     m = v;
                     at = h * g.W + w;
                 }
@@ -162,9 +162,158 @@ cuseg_status unpool_forward(const cs_step *st, const cs_io *io, cs_cuda *cuda) {
     });
 }
 
+/* ------------------------------------------------------------ backward
+ * Gathers, one thread per dx element, over the outputs whose windows hold
+ * it (op_math.h's cs_pool_covering): no atomics, every element's sum in a
+ * fixed order. */
+
+/* Max pool: each covering window's maximum is found again (the forward's
+ * scan and tie rule, cs_max_takes) and dy flows to it. */
+template <class T>
+__global__ void max_pool_backward_kernel(const T *__restrict__ x, const T *__restrict__ dy,
+                                         T *__restrict__ dx, pool_geometry g, size_t count) {
+    CS_GRID_LOOP(e, count) {
+        int c, iw, ih;
+        size_t n;
+        cs_nhwc_split(e, g.H, g.W, g.C, &n, &ih, &iw, &c);
+        int oh0, oh1, ow0, ow1;
+        cs_pool_covering(ih, g.kh, g.sh, g.pt, g.OH, &oh0, &oh1);
+        cs_pool_covering(iw, g.kw, g.sw, g.pl, g.OW, &ow0, &ow1);
+        const T *xn = x + n * g.H * g.W * g.C + c;
+        const int32_t self = ih * g.W + iw;
+        float acc = 0.0f;
+        for (int oh = oh0; oh < oh1; ++oh) {
+            int h0, h1, hp;
+            cs_pool_window(oh, g.kh, g.sh, g.pt, g.pb, g.H, &h0, &h1, &hp);
+            for (int ow = ow0; ow < ow1; ++ow) {
+                int w0, w1, wp;
+                cs_pool_window(ow, g.kw, g.sw, g.pl, g.pr, g.W, &w0, &w1, &wp);
+                float m = -INFINITY;
+                int32_t at = h0 * g.W + w0;
+                for (int h = h0; h < h1; ++h)
+                    for (int w = w0; w < w1; ++w) {
+                        const float v = cs_load(xn[((size_t)h * g.W + w) * g.C]);
+                        if (cs_max_takes(v, m)) {
+                            m = v;
+                            at = h * g.W + w;
+                        }
+                    }
+                if (at == self) acc += cs_load(dy[((n * g.OH + oh) * g.OW + ow) * g.C + c]);
+            }
+        }
+        dx[e] = cs_store<T>(cs_load(dx[e]) + acc);
+    }
+}
+
+template <class T>
+__global__ void avg_pool_backward_kernel(const T *__restrict__ dy, T *__restrict__ dx,
+                                         pool_geometry g, size_t count) {
+    CS_GRID_LOOP(e, count) {
+        int c, iw, ih;
+        size_t n;
+        cs_nhwc_split(e, g.H, g.W, g.C, &n, &ih, &iw, &c);
+        int oh0, oh1, ow0, ow1;
+        cs_pool_covering(ih, g.kh, g.sh, g.pt, g.OH, &oh0, &oh1);
+        cs_pool_covering(iw, g.kw, g.sw, g.pl, g.OW, &ow0, &ow1);
+        float acc = 0.0f;
+        for (int oh = oh0; oh < oh1; ++oh) {
+            int h0, h1, hp;
+            cs_pool_window(oh, g.kh, g.sh, g.pt, g.pb, g.H, &h0, &h1, &hp);
+            for (int ow = ow0; ow < ow1; ++ow) {
+                int w0, w1, wp;
+                cs_pool_window(ow, g.kw, g.sw, g.pl, g.pr, g.W, &w0, &w1, &wp);
+                const float div = (float)(g.count_include_pad ? hp * wp : (h1 - h0) * (w1 - w0));
+                acc += cs_load(dy[((n * g.OH + oh) * g.OW + ow) * g.C + c]) / div;
+            }
+        }
+        dx[e] = cs_store<T>(cs_load(dx[e]) + acc);
+    }
+}
+
+template <class T>
+__global__ void global_avg_backward_kernel(const T *__restrict__ dy, T *__restrict__ dx, int C,
+                                           size_t hw, float inv, size_t count) {
+    CS_GRID_LOOP(e, count) {
+        const size_t c = e % C, n = e / C / hw;
+        dx[e] = cs_store<T>(cs_load(dx[e]) + cs_load(dy[n * C + c]) * inv);
+    }
+}
+
+/* The forward copied x[e] to y[ind[e]]: the gradient gathers it back. */
+template <class T>
+__global__ void unpool_backward_kernel(const int32_t *__restrict__ ind, const T *__restrict__ dy,
+                                       T *__restrict__ dx, int C, size_t hw_in, unsigned plane,
+                                       size_t count) {
+    CS_GRID_LOOP(e, count) {
+        const size_t c = e % C, n = e / C / hw_in;
+        const int32_t idx = ind[e];
+        if ((unsigned)idx < plane) /* the forward flagged any other */
+            dx[e] = cs_store<T>(cs_load(dx[e]) + cs_load(dy[(n * plane + (size_t)idx) * C + c]));
+    }
+}
+
+cuseg_status max_pool_backward(const cs_step *st, const cs_cuda_grad_io *io, cs_cuda *cuda) {
+    if (!io->din[0] || !io->dout[0]) return CUSEG_OK;
+    const pool_geometry g = geometry(st);
+    const size_t count = cs_shape_count(&st->in_shape[0]);
+    return cs_with_storage(cuda->storage, [&](auto t) {
+        using T = decltype(t);
+        max_pool_backward_kernel<T><<<cs_grid(count), kCsThreads, 0, cuda->stream>>>(
+            (const T *)io->in[0], (const T *)io->dout[0], (T *)io->din[0], g, count);
+        CS_CUDA_CHECK_LAUNCH("max_pool2d backward kernel");
+        return CUSEG_OK;
+    });
+}
+
+cuseg_status avg_pool_backward(const cs_step *st, const cs_cuda_grad_io *io, cs_cuda *cuda) {
+    if (!io->din[0] || !io->dout[0]) return CUSEG_OK;
+    const pool_geometry g = geometry(st);
+    const size_t count = cs_shape_count(&st->in_shape[0]);
+    return cs_with_storage(cuda->storage, [&](auto t) {
+        using T = decltype(t);
+        avg_pool_backward_kernel<T><<<cs_grid(count), kCsThreads, 0, cuda->stream>>>(
+            (const T *)io->dout[0], (T *)io->din[0], g, count);
+        CS_CUDA_CHECK_LAUNCH("avg_pool2d backward kernel");
+        return CUSEG_OK;
+    });
+}
+
+cuseg_status global_avg_backward(const cs_step *st, const cs_cuda_grad_io *io, cs_cuda *cuda) {
+    if (!io->din[0] || !io->dout[0]) return CUSEG_OK;
+    const cs_shape &x = st->in_shape[0];
+    const size_t count = cs_shape_count(&x), hw = (size_t)x.h * x.w;
+    const float inv = (float)(1.0 / (double)hw); /* as the CPU */
+    return cs_with_storage(cuda->storage, [&](auto t) {
+        using T = decltype(t);
+        global_avg_backward_kernel<T><<<cs_grid(count), kCsThreads, 0, cuda->stream>>>(
+            (const T *)io->dout[0], (T *)io->din[0], x.c, hw, inv, count);
+        CS_CUDA_CHECK_LAUNCH("global_avg_pool backward kernel");
+        return CUSEG_OK;
+    });
+}
+
+cuseg_status unpool_backward(const cs_step *st, const cs_cuda_grad_io *io, cs_cuda *cuda) {
+    if (!io->din[0] || !io->dout[0]) return CUSEG_OK;
+    const cs_shape &x = st->in_shape[0], &y = st->out_shape[0];
+    const size_t count = cs_shape_count(&x);
+    return cs_with_storage(cuda->storage, [&](auto t) {
+        using T = decltype(t);
+        unpool_backward_kernel<T><<<cs_grid(count), kCsThreads, 0, cuda->stream>>>(
+            (const int32_t *)io->in[1], (const T *)io->dout[0], (T *)io->din[0], x.c,
+            (size_t)x.h * x.w, (unsigned)y.h * (unsigned)y.w, count);
+        CS_CUDA_CHECK_LAUNCH("max_unpool2d backward kernel");
+        return CUSEG_OK;
+    });
+}
+
 } // namespace
 
 const cs_cuda_op cs_cuda_max_pool2d = {NULL, max_pool_forward, NULL, NULL};
 const cs_cuda_op cs_cuda_avg_pool2d = {NULL, avg_pool_forward, NULL, NULL};
 const cs_cuda_op cs_cuda_global_avg_pool = {NULL, global_avg_forward, NULL, NULL};
 const cs_cuda_op cs_cuda_max_unpool2d = {NULL, unpool_forward, NULL, NULL};
+
+const cs_cuda_train_op cs_cuda_train_max_pool2d = {NULL, NULL, max_pool_backward, NULL, NULL};
+const cs_cuda_train_op cs_cuda_train_avg_pool2d = {NULL, NULL, avg_pool_backward, NULL, NULL};
+const cs_cuda_train_op cs_cuda_train_global_avg_pool = {NULL, NULL, global_avg_backward, NULL, NULL};
+const cs_cuda_train_op cs_cuda_train_max_unpool2d = {NULL, NULL, unpool_backward, NULL, NULL};

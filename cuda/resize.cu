@@ -56,11 +56,13 @@ __device__ float tap_weight(int o, int i, int in, int out, float ratio, int alig
 }
 
 /* One thread per dx element: sums dy over the outputs whose taps read it,
- * [first(i - 1), first(i + 1)) along each axis (op_math.h). */
-__global__ void bilinear_backward_kernel(const float *__restrict__ dy, float *__restrict__ dx,
+ * [first(i - 1), first(i + 1)) along each axis (op_math.h); dx = or += the
+ * sum (accumulate: training, where a value's gradient has several sources). */
+template <class T>
+__global__ void bilinear_backward_kernel(const T *__restrict__ dy, T *__restrict__ dx,
                                          int h_in, int w_in, int c, int h_out, int w_out,
                                          float ratio_h, float ratio_w, int align_corners,
-                                         size_t count) {
+                                         int accumulate, size_t count) {
     CS_GRID_LOOP(e, count) {
         int ch, iw, ih;
         size_t b;
@@ -72,12 +74,34 @@ __global__ void bilinear_backward_kernel(const float *__restrict__ dy, float *__
         float acc = 0.0f;
         for (int oh = oh_begin; oh < oh_end; ++oh) {
             const float wh = tap_weight(oh, ih, h_in, h_out, ratio_h, align_corners);
-            const float *g = dy + (b * h_out + oh) * w_out * c + ch;
+            const T *g = dy + (b * h_out + oh) * w_out * c + ch;
             for (int ow = ow_begin; ow < ow_end; ++ow)
                 acc += wh * tap_weight(ow, iw, w_in, w_out, ratio_w, align_corners) *
-                       __ldg(g + (size_t)ow * c);
+                       cs_load(g[(size_t)ow * c]);
         }
-        dx[e] = acc;
+        dx[e] = cs_store<T>(accumulate ? cs_load(dx[e]) + acc : acc);
+    }
+}
+
+/* Nearest: the outputs that copied input (ih, iw) are [first(ih),
+ * first(ih + 1)) x [first(iw), first(iw + 1)) (op_math.h). */
+template <class T>
+__global__ void nearest_backward_kernel(const T *__restrict__ dy, T *__restrict__ dx, int h_in,
+                                        int w_in, int c, int h_out, int w_out, float ratio_h,
+                                        float ratio_w, size_t count) {
+    CS_GRID_LOOP(e, count) {
+        int ch, iw, ih;
+        size_t b;
+        cs_nhwc_split(e, h_in, w_in, c, &b, &ih, &iw, &ch);
+        const int oh0 = cs_nearest_first_output(ih, h_in, h_out, ratio_h);
+        const int oh1 = cs_nearest_first_output(ih + 1, h_in, h_out, ratio_h);
+        const int ow0 = cs_nearest_first_output(iw, w_in, w_out, ratio_w);
+        const int ow1 = cs_nearest_first_output(iw + 1, w_in, w_out, ratio_w);
+        float acc = 0.0f;
+        for (int oh = oh0; oh < oh1; ++oh)
+            for (int ow = ow0; ow < ow1; ++ow)
+                acc += cs_load(dy[((b * h_out + oh) * w_out + ow) * c + ch]);
+        dx[e] = cs_store<T>(cs_load(dx[e]) + acc);
     }
 }
 
@@ -98,8 +122,8 @@ extern "C" cuseg_status cs_cuda_resize_bilinear_backward(const float *dy, float 
                                                          int align_corners, cudaStream_t stream) {
     CS_CHECK(check_sizes(dy, dx, n, h_in, w_in, c, h_out, w_out));
     const size_t count = (size_t)n * h_in * w_in * c;
-    bilinear_backward_kernel<<<cs_grid(count), kCsThreads, 0, stream>>>(
-        dy, dx, h_in, w_in, c, h_out, w_out, ratio_h, ratio_w, align_corners != 0, count);
+    bilinear_backward_kernel<float><<<cs_grid(count), kCsThreads, 0, stream>>>(
+        dy, dx, h_in, w_in, c, h_out, w_out, ratio_h, ratio_w, align_corners != 0, 0, count);
     CS_CUDA_CHECK_LAUNCH("resize_bilinear backward kernel");
     return CUSEG_OK;
 }
@@ -141,7 +165,46 @@ cuseg_status nearest_forward(const cs_step *st, const cs_io *io, cs_cuda *cuda) 
     });
 }
 
+cuseg_status bilinear_backward(const cs_step *st, const cs_cuda_grad_io *io, cs_cuda *cuda) {
+    if (!io->din[0] || !io->dout[0]) return CUSEG_OK;
+    const cs_shape &is = st->in_shape[0], &os = st->out_shape[0];
+    const int ac = st->node->p.resize.align_corners != 0;
+    double scale_h, scale_w;
+    cs_resize_mapping_scales(st->node, &scale_h, &scale_w);
+    const float ratio_h = cs_bilinear_ratio(is.h, os.h, ac, scale_h);
+    const float ratio_w = cs_bilinear_ratio(is.w, os.w, ac, scale_w);
+    const size_t count = cs_shape_count(&is);
+    return cs_with_storage(cuda->storage, [&](auto t) {
+        using T = decltype(t);
+        bilinear_backward_kernel<T><<<cs_grid(count), kCsThreads, 0, cuda->stream>>>(
+            (const T *)io->dout[0], (T *)io->din[0], is.h, is.w, is.c, os.h, os.w, ratio_h,
+            ratio_w, ac, 1, count);
+        CS_CUDA_CHECK_LAUNCH("resize_bilinear backward kernel");
+        return CUSEG_OK;
+    });
+}
+
+cuseg_status nearest_backward(const cs_step *st, const cs_cuda_grad_io *io, cs_cuda *cuda) {
+    if (!io->din[0] || !io->dout[0]) return CUSEG_OK;
+    const cs_shape &is = st->in_shape[0], &os = st->out_shape[0];
+    double scale_h, scale_w;
+    cs_resize_mapping_scales(st->node, &scale_h, &scale_w);
+    const float ratio_h = cs_resize_ratio(is.h, os.h, scale_h);
+    const float ratio_w = cs_resize_ratio(is.w, os.w, scale_w);
+    const size_t count = cs_shape_count(&is);
+    return cs_with_storage(cuda->storage, [&](auto t) {
+        using T = decltype(t);
+        nearest_backward_kernel<T><<<cs_grid(count), kCsThreads, 0, cuda->stream>>>(
+            (const T *)io->dout[0], (T *)io->din[0], is.h, is.w, is.c, os.h, os.w, ratio_h,
+            ratio_w, count);
+        CS_CUDA_CHECK_LAUNCH("resize_nearest backward kernel");
+        return CUSEG_OK;
+    });
+}
+
 } // namespace
 
 const cs_cuda_op cs_cuda_resize_bilinear = {NULL, bilinear_forward, NULL, NULL};
 const cs_cuda_op cs_cuda_resize_nearest = {NULL, nearest_forward, NULL, NULL};
+const cs_cuda_train_op cs_cuda_train_resize_bilinear = {NULL, NULL, bilinear_backward, NULL, NULL};
+const cs_cuda_train_op cs_cuda_train_resize_nearest = {NULL, NULL, nearest_backward, NULL, NULL};

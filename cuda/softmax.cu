@@ -62,7 +62,35 @@ cuseg_status argmax_forward(const cs_step *st, const cs_io *io, cs_cuda *cuda) {
     });
 }
 
+/* dx += y * (dy - sum_c dy * y), per pixel (host/ops/softmax.c). */
+template <class T>
+__global__ void softmax_backward_kernel(const T *__restrict__ y, const T *__restrict__ dy,
+                                        T *__restrict__ dx, int C, size_t pixels) {
+    CS_GRID_LOOP(p, pixels) {
+        const T *yp = y + p * C, *gp = dy + p * C;
+        T *dp = dx + p * C;
+        float dot = 0.0f;
+        for (int c = 0; c < C; ++c) dot += cs_load(gp[c]) * cs_load(yp[c]);
+        for (int c = 0; c < C; ++c)
+            dp[c] = cs_store<T>(cs_load(dp[c]) + cs_load(yp[c]) * (cs_load(gp[c]) - dot));
+    }
+}
+
+cuseg_status softmax_backward(const cs_step *st, const cs_cuda_grad_io *io, cs_cuda *cuda) {
+    if (!io->din[0] || !io->dout[0]) return CUSEG_OK;
+    const size_t pixels = pixels_of(st->out_shape[0]);
+    return cs_with_storage(cuda->storage, [&](auto t) {
+        using T = decltype(t);
+        softmax_backward_kernel<T><<<cs_grid(pixels), kCsThreads, 0, cuda->stream>>>(
+            (const T *)io->out[0], (const T *)io->dout[0], (T *)io->din[0], st->out_shape[0].c,
+            pixels);
+        CS_CUDA_CHECK_LAUNCH("softmax backward kernel");
+        return CUSEG_OK;
+    });
+}
+
 } // namespace
 
 const cs_cuda_op cs_cuda_softmax = {NULL, softmax_forward, NULL, NULL};
 const cs_cuda_op cs_cuda_argmax = {NULL, argmax_forward, NULL, NULL};
+const cs_cuda_train_op cs_cuda_train_softmax = {NULL, NULL, softmax_backward, NULL, NULL};
