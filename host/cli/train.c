@@ -44,7 +44,10 @@ static int usage(FILE *f, int code) {
 "  --focal-gamma G (2)  --focal-alpha A (none)  --aux-weight W (0.4, auxiliary outputs)\n"
 "running:\n"
 "  --threads N (compute; all cores)  --workers N (loader threads, 2)  --prefetch N (2 batches)\n"
-"  --device D (validation: cpu|auto|cuda:N; training runs on the CPU)\n"
+"  --device D            cpu|auto|cuda:N: training and validation (cpu; auto: cuda:0 when\n"
+"                        a GPU is visible)\n"
+"  --precision P         fp32 (default), bf16 or fp16 (GPU training; fp16 with dynamic loss\n"
+"                        scaling)\n"
 "  --resume              continue from DIR/last.ckpt exactly (same recipe; --epochs may grow)\n"
 "  --save-every N        also keep DIR/epoch_N.ckpt every N epochs\n"
 "  --quiet               no progress output\n"
@@ -220,6 +223,12 @@ int cs_cli_train(int argc, char **argv) {
         else if (!strcmp(a, "--workers")) INT_ARG(c.workers, 1);
         else if (!strcmp(a, "--prefetch")) INT_ARG(c.prefetch, 1);
         else if (!strcmp(a, "--device")) c.device = v;
+        else if (!strcmp(a, "--precision")) {
+            if (!strcmp(v, "fp32")) c.precision = CUSEG_PRECISION_FP32;
+            else if (!strcmp(v, "bf16")) c.precision = CUSEG_PRECISION_BF16;
+            else if (!strcmp(v, "fp16")) c.precision = CUSEG_PRECISION_FP16;
+            else return bad(a, v);
+        }
         else if (!strcmp(a, "--save-every")) INT_ARG(c.save_every, 0);
         else {
             fprintf(stderr, "cuseg train: unknown option '%s'\n\n", a);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend.h" /* cuda/: the device half (cuda/train.cu or the no-CUDA stubs) */
 #include "core/status.h"
 #include "graph/plan.h"
 #include "ops/cpu.h"
@@ -18,18 +19,49 @@ struct cs_autodiff {
     char *grad_arena; /* their gradients, at the same offsets */
     float **param_grad;
     const void **value_ptr;
+    cs_cuda_train *cuda; /* NULL: on the CPU */
 };
 
+/* "cuda" or "cuda:N" -> N; -1 for anything else. */
+static int cuda_index(const char *device) {
+    if (strncmp(device, "cuda", 4) != 0) return -1;
+    if (device[4] == '\0') return 0;
+    if (device[4] != ':' || device[5] < '0' || device[5] > '9') return -1;
+    char *end;
+    const long n = strtol(device + 5, &end, 10);
+    return *end == '\0' && n < 1024 ? (int)n : -1;
+}
+
 cuseg_status cs_autodiff_create(cuseg_graph *g, int threads, cs_autodiff **out) {
-    CS_CHECK_ARG(g && out && threads > 0, "cs_autodiff_create: bad argument");
+    return cs_autodiff_create_on(g, "cpu", threads, CUSEG_PRECISION_FP32, out);
+}
+
+int cs_autodiff_on_cuda(const cs_autodiff *ad) { return ad && ad->cuda; }
+
+cuseg_status cs_autodiff_create_on(cuseg_graph *g, const char *device, int threads,
+                                   cuseg_precision precision, cs_autodiff **out) {
+    CS_CHECK_ARG(g && out && threads > 0 && device, "cs_autodiff_create: bad argument");
     *out = NULL;
+    const int on_cpu = strcmp(device, "cpu") == 0, gpu = cuda_index(device);
+    if (!on_cpu && gpu < 0)
+        return cs_error(CUSEG_ERR_INVALID_ARGUMENT,
+                        "training device '%s': expected cpu, cuda or cuda:N", device);
+    if (on_cpu && precision != CUSEG_PRECISION_FP32)
+        return cs_error(CUSEG_ERR_INVALID_ARGUMENT,
+                        "training on the CPU is fp32 only (bf16 and fp16 need --device cuda:N)");
+    if (precision != CUSEG_PRECISION_FP32 && precision != CUSEG_PRECISION_BF16 &&
+        precision != CUSEG_PRECISION_FP16)
+        return cs_error(CUSEG_ERR_INVALID_ARGUMENT,
+                        "training precision must be fp32, bf16 or fp16");
     cs_autodiff *ad;
     CS_CHECK(cs_calloc((void **)&ad, sizeof *ad, "autodiff"));
     ad->g = g;
     ad->cpu.n_threads = threads;
     ad->cpu.training = 1;
     cuseg_status st = CUSEG_OK;
-    if (dnnl_engine_create(&ad->cpu.engine, dnnl_cpu, 0) != dnnl_success ||
+    if (!on_cpu)
+        st = cs_cuda_train_create(gpu, precision, &ad->cuda);
+    else if (dnnl_engine_create(&ad->cpu.engine, dnnl_cpu, 0) != dnnl_success ||
         dnnl_stream_create(&ad->cpu.stream, ad->cpu.engine, dnnl_stream_default_flags) !=
             dnnl_success)
         st = cs_error(CUSEG_ERR_INTERNAL, "cs_autodiff_create: cannot create the oneDNN engine");
@@ -52,7 +84,8 @@ cuseg_status cs_autodiff_create(cuseg_graph *g, int threads, cs_autodiff **out) 
 }
 
 static void release_plan(cs_autodiff *ad) {
-    for (int i = 0; i < ad->plan.n_steps; ++i) {
+    if (ad->cuda) cs_cuda_train_unprepare(ad->cuda, &ad->plan); /* the steps' device state */
+    for (int i = 0; !ad->cuda && i < ad->plan.n_steps; ++i) {
         cs_step *st = &ad->plan.steps[i];
         if (st->state && cs_op(st->node->op)->cpu_release)
             cs_op(st->node->op)->cpu_release(st->state);
@@ -75,6 +108,7 @@ void cs_autodiff_release(cs_autodiff *ad) {
     free(ad->param_grad);
     free(ad->value_ptr);
     free(ad->cpu.scratch);
+    cs_cuda_train_release(ad->cuda);
     if (ad->cpu.stream)
         dnnl_stream_destroy(ad->cpu.stream);
     if (ad->cpu.engine)
@@ -92,6 +126,22 @@ static cuseg_status plan(cs_autodiff *ad, const int (*dims)[4]) {
     release_plan(ad);
     const cuseg_graph *g = ad->g;
     CS_CHECK(cs_plan_build_training(g, dims, g->n_inputs, &ad->plan));
+    if (ad->cuda) {
+        cuseg_status st = CUSEG_OK;
+        for (int i = 0; st == CUSEG_OK && i < ad->plan.n_steps; ++i) {
+            const cs_step *s = &ad->plan.steps[i];
+            if (!cs_op(s->node->op)->cpu_backward && s->node->op != CS_OP_ARGMAX)
+                st = cs_error(CUSEG_ERR_UNSUPPORTED, "%s '%s' has no backward",
+                              cs_op(s->node->op)->name, s->node->name);
+        }
+        if (st == CUSEG_OK) st = cs_cuda_train_prepare(ad->cuda, g, &ad->plan);
+        if (st != CUSEG_OK) {
+            cs_plan_free(&ad->plan);
+            return st;
+        }
+        ad->planned = 1;
+        return CUSEG_OK;
+    }
     const size_t bytes = ad->plan.arena_bytes ? ad->plan.arena_bytes : 64;
     ad->arena = aligned_alloc(64, (bytes + 63) / 64 * 64);
     ad->grad_arena = aligned_alloc(64, (bytes + 63) / 64 * 64);
@@ -124,6 +174,9 @@ cuseg_status cs_autodiff_forward(cs_autodiff *ad, const float *const *inputs,
     if (!ad->planned ||
         memcmp(dims, ad->plan.input_dims, sizeof(int[4]) * (size_t)g->n_inputs) != 0)
         CS_CHECK(plan(ad, dims));
+    if (ad->cuda)
+        return cs_cuda_train_forward(ad->cuda, g, &ad->plan, inputs, ad->cpu.seed, &ad->cpu.draws,
+                                     ad->cpu.bn_momentum);
     for (int v = 0; v < g->n_values; ++v)
         ad->value_ptr[v] =
             ad->plan.value_offset[v] == SIZE_MAX ? NULL : ad->arena + ad->plan.value_offset[v];
@@ -159,6 +212,7 @@ const float *cs_autodiff_output(const cs_autodiff *ad, int i, cs_shape *shape) {
         return NULL;
     if (shape)
         *shape = ad->plan.value_shape[ad->g->outputs[i]];
+    if (ad->cuda) return cs_cuda_train_output(ad->cuda, i);
     return ad->value_ptr[ad->g->outputs[i]];
 }
 
@@ -175,6 +229,7 @@ cuseg_status cs_autodiff_backward(cs_autodiff *ad, const float *const *doutputs)
     CS_CHECK_ARG(ad && doutputs, "cs_autodiff_backward: NULL argument");
     CS_CHECK_ARG(ad->planned, "cs_autodiff_backward: no forward has run");
     const cuseg_graph *g = ad->g;
+    if (ad->cuda) return cs_cuda_train_backward(ad->cuda, g, &ad->plan, doutputs, ad->param_grad);
     memset(ad->grad_arena, 0, ad->plan.arena_bytes);
     for (int i = 0; i < g->n_outputs; ++i) {
         float *d = grad_of(ad, g->outputs[i]);

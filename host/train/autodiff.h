@@ -16,7 +16,17 @@
 
 typedef struct cs_autodiff cs_autodiff;
 
+/* On the CPU (fp32): cs_autodiff_create_on(g, "cpu", threads, CUSEG_PRECISION_FP32, out). */
 cuseg_status cs_autodiff_create(cuseg_graph *g, int threads, cs_autodiff **out);
+/* device: "cpu" or "cuda[:N]" (cuda/train.cu; the parameters and their
+ * gradients stay host arrays, see docs/training.md). precision: fp32 on the
+ * CPU; fp32, bf16 or fp16 on CUDA (activations and gradients stored in 16
+ * bits, fp32 accumulation; fp16 wants a loss scaler, train/loss_scale.h).
+ * threads: CPU compute threads (unused on CUDA). */
+cuseg_status cs_autodiff_create_on(cuseg_graph *g, const char *device, int threads,
+                                   cuseg_precision precision, cs_autodiff **out);
+/* Whether it runs on a CUDA device. */
+int cs_autodiff_on_cuda(const cs_autodiff *ad);
 void cs_autodiff_release(cs_autodiff *ad);
 
 /* Runs the training forward on the graph's inputs ({n, h, w, c} each). */

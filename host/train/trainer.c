@@ -20,6 +20,7 @@
 #include "train/checkpoint.h"
 #include "train/loader.h"
 #include "train/loss.h"
+#include "train/loss_scale.h"
 
 void cs_train_defaults(cs_train_config *c) {
     memset(c, 0, sizeof *c);
@@ -102,6 +103,9 @@ typedef struct trainer {
     cuseg_context *ctx;
     int classes, channels;
     float *dlogits[CS_MAX_OUTPUTS], *dtmp;
+    cs_loss_scaler scaler; /* fp16 on CUDA: dynamic loss scaling */
+    int use_scaler;
+    long skipped_steps;    /* fp16: steps skipped for inf/NaN gradients */
     size_t dcap[CS_MAX_OUTPUTS], dtmp_cap;
     char paths[6][4200]; /* last ckpt, best model, final model, csv, init model, epoch ckpt */
 } trainer;
@@ -171,8 +175,23 @@ static cuseg_status train_step(trainer *t, const cs_batch *b, long step, double 
         total += l;
         douts[o] = t->dlogits[o];
     }
+    if (t->use_scaler) /* fp16: the loss gradient scaled up so that small gradients stay representable */
+        for (int o = 0; o < g->n_outputs && o < CS_MAX_OUTPUTS; ++o)
+            if (douts[o])
+                for (size_t i = 0, n = (size_t)b->n * b->h * b->w * t->classes; i < n; ++i)
+                    t->dlogits[o][i] *= t->scaler.scale;
     cs_autodiff_zero_grad(t->ad);
     CS_CHECK(cs_autodiff_backward(t->ad, douts));
+    if (t->use_scaler) {
+        const int finite = cs_loss_scaler_unscale(&t->scaler, t->grads, t->counts, t->n_train);
+        cs_loss_scaler_update(&t->scaler, finite);
+        if (!finite) { /* GradScaler: skip the optimizer step, the scale was backed off */
+            ++t->skipped_steps;
+            *loss_out = total;
+            *lr_out = cs_schedule_lr(&t->c->schedule, step);
+            return CUSEG_OK;
+        }
+    }
     if (t->c->clip > 0) {
         /* only what the optimizer will change */
         float **gs = malloc(sizeof(float *) * (size_t)(t->n_train + 1));
@@ -365,7 +384,13 @@ static cuseg_status setup(trainer *t, cs_train_config *c) {
         const long n = sysconf(_SC_NPROCESSORS_ONLN);
         c->threads = n > 0 ? (int)n : 1;
     }
-    CS_CHECK(cs_autodiff_create(g, c->threads, &t->ad));
+    /* --device picks where training runs too; "auto" is the first GPU when one is visible. */
+    const char *device = !c->device || !strcmp(c->device, "cpu") ? "cpu"
+                         : !strcmp(c->device, "auto") ? (cuseg_cuda_device_count() > 0 ? "cuda:0" : "cpu")
+                                                      : c->device;
+    CS_CHECK(cs_autodiff_create_on(g, device, c->threads, c->precision, &t->ad));
+    t->use_scaler = c->precision == CUSEG_PRECISION_FP16;
+    cs_loss_scaler_init(&t->scaler);
     cs_autodiff_set_dropout_rng(t->ad, c->seed, 0);
     int n = 0;
     for (int i = 0; i < g->n_params; ++i) n += !g->params[i].buffer;

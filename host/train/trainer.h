@@ -43,7 +43,8 @@ typedef struct cs_train_config {
     int resume;
     int save_every; /* keep epoch_N.ckpt every N epochs (0: only last) */
     const char *class_names; /* comma-separated, stored in the model */
-    const char *device;      /* validation session device */
+    const char *device;      /* training and validation: cpu | auto | cuda[:N] */
+    cuseg_precision precision; /* training on CUDA: fp32, bf16, fp16 (with loss scaling) */
     int quiet;
 } cs_train_config;
 
