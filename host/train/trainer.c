@@ -105,7 +105,6 @@ typedef struct trainer {
     float *dlogits[CS_MAX_OUTPUTS], *dtmp;
     cs_loss_scaler scaler; /* fp16 on CUDA: dynamic loss scaling */
     int use_scaler;
-    long skipped_steps;    /* fp16: steps skipped for inf/NaN gradients */
     size_t dcap[CS_MAX_OUTPUTS], dtmp_cap;
     char paths[6][4200]; /* last ckpt, best model, final model, csv, init model, epoch ckpt */
 } trainer;
@@ -186,7 +185,6 @@ static cuseg_status train_step(trainer *t, const cs_batch *b, long step, double 
         const int finite = cs_loss_scaler_unscale(&t->scaler, t->grads, t->counts, t->n_train);
         cs_loss_scaler_update(&t->scaler, finite);
         if (!finite) { /* GradScaler: skip the optimizer step, the scale was backed off */
-            ++t->skipped_steps;
             *loss_out = total;
             *lr_out = cs_schedule_lr(&t->c->schedule, step);
             return CUSEG_OK;
