@@ -95,6 +95,12 @@ cuseg_status cs_cuda_channel_affine(cs_storage s, const void *x, void *y, const 
 cuseg_status cs_cuda_pad_copy(cs_storage s, const void *x, void *y, int n, int h_in, int w_in,
                               int h_out, int w_out, int c, int top, int left, cudaStream_t stream);
 
+/* Its adjoint: dx (n x h_in x w_in x c) += the window of dy (n x h_out x
+ * w_out x c) at (top, left). */
+cuseg_status cs_cuda_pad_copy_backward(cs_storage s, const void *dy, void *dx, int n, int h_in,
+                                       int w_in, int h_out, int w_out, int c, int top, int left,
+                                       cudaStream_t stream);
+
 /* Grows the shared cuDNN workspace to at least `bytes` (prepare time only). */
 cuseg_status cs_cuda_reserve_workspace(cs_cuda *cuda, size_t bytes);
 

@@ -516,7 +516,10 @@ const cs_cuda_op cs_cuda_conv_transpose2d = {conv_prepare, conv_forward, conv_re
  *   conv2d:      y = Fwd(x),    dx += BwdData(dy), dW = BwdFilter(x, dy)
  *   transposed:  y = BwdData(x), dx += Fwd(dy),    dW = BwdFilter(dy, x)
  * Algorithms: cuDNN's heuristic order, the first deterministic one within
- * the workspace cap (so that a run repeats bit for bit), else the first. */
+ * the workspace cap (so that a run repeats bit for bit), else the first.
+ * Asymmetric padding (Keras 'same'), which cuDNN cannot express, pads the
+ * input into a per-step buffer as inference does; the backward-data result
+ * then lands in a padded gradient buffer whose interior is added to dx. */
 
 namespace {
 
@@ -530,6 +533,8 @@ struct conv_train_state {
     void *dw = nullptr;       /* device KRSC gradient, storage type */
     float *bias = nullptr;    /* device f32 (NULL without bias) */
     double *bias_sums = nullptr;
+    void *padded = nullptr, *dpadded = nullptr; /* asymmetric padding: input and its gradient */
+    int pad_top = 0, pad_left = 0, padded_h = 0, padded_w = 0;
     const float *w_host = nullptr, *b_host = nullptr;
     int d0 = 0, d1 = 0, kh = 0, kw = 0;
     size_t w_count = 0;
@@ -553,6 +558,8 @@ void conv_train_release(void *p) {
     cudaFree(s->dw);
     cudaFree(s->bias);
     cudaFree(s->bias_sums);
+    cudaFree(s->padded);
+    cudaFree(s->dpadded);
     delete s;
 }
 
@@ -634,10 +641,22 @@ cuseg_status conv_train_prepare(cs_step *st, const cuseg_graph *g, cs_cuda *cuda
     const cuseg_conv2d_params &p = st->node->p.conv;
     const cs_shape &is = st->in_shape[0], &os = st->out_shape[0];
     s->transposed = st->node->op == CS_OP_CONV_TRANSPOSE2D;
-    if (p.pad_top != p.pad_bottom || p.pad_left != p.pad_right)
+    const int asymmetric = p.pad_top != p.pad_bottom || p.pad_left != p.pad_right;
+    if (asymmetric && s->transposed)
         return cs_error(CUSEG_ERR_UNSUPPORTED,
-                        "asymmetric padding (%d/%d, %d/%d) has no CUDA training path yet",
-                        p.pad_top, p.pad_bottom, p.pad_left, p.pad_right);
+                        "asymmetric padding of a transposed convolution has no CUDA path");
+    const size_t esize = cs_cuda_storage_bytes(cuda->precision);
+    int ph = p.pad_top, pw = p.pad_left, xh = is.h, xw = is.w;
+    if (asymmetric) {
+        s->pad_top = p.pad_top;
+        s->pad_left = p.pad_left;
+        s->padded_h = xh = is.h + p.pad_top + p.pad_bottom;
+        s->padded_w = xw = is.w + p.pad_left + p.pad_right;
+        ph = pw = 0;
+        const size_t bytes = (size_t)is.n * xh * xw * is.c * esize;
+        CS_CUDA_CHECK(cudaMalloc(&s->padded, bytes));
+        CS_CUDA_CHECK(cudaMalloc(&s->dpadded, bytes));
+    }
     const cudnnDataType_t dt = data_type(cuda->storage);
     const int G = p.groups > 0 ? p.groups : 1;
     const int sh = p.stride_h > 0 ? p.stride_h : 1, sw = p.stride_w > 0 ? p.stride_w : 1;
@@ -646,15 +665,15 @@ cuseg_status conv_train_prepare(cs_step *st, const cuseg_graph *g, cs_cuda *cuda
     CS_CUDNN_CHECK(cudnnCreateTensorDescriptor(&s->y_desc));
     CS_CUDNN_CHECK(cudnnCreateFilterDescriptor(&s->w_desc));
     CS_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&s->conv_desc));
-    CS_CUDNN_CHECK(cudnnSetTensor4dDescriptor(s->x_desc, CUDNN_TENSOR_NHWC, dt, is.n, is.c, is.h, is.w));
+    CS_CUDNN_CHECK(cudnnSetTensor4dDescriptor(s->x_desc, CUDNN_TENSOR_NHWC, dt, is.n, is.c, xh, xw));
     CS_CUDNN_CHECK(cudnnSetTensor4dDescriptor(s->y_desc, CUDNN_TENSOR_NHWC, dt, os.n, os.c, os.h, os.w));
     s->cx = s->transposed ? s->y_desc : s->x_desc;
     s->cy = s->transposed ? s->x_desc : s->y_desc;
     const cs_shape &k_side = s->transposed ? is : os, &c_side = s->transposed ? os : is;
     CS_CUDNN_CHECK(cudnnSetFilter4dDescriptor(s->w_desc, dt, CUDNN_TENSOR_NHWC, k_side.c,
                                               c_side.c / G, p.kernel_h, p.kernel_w));
-    CS_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(s->conv_desc, p.pad_top, p.pad_left, sh, sw, dh,
-                                                   dw, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+    CS_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(s->conv_desc, ph, pw, sh, sw, dh, dw,
+                                                   CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
     CS_CUDNN_CHECK(cudnnSetConvolutionGroupCount(s->conv_desc, G));
     /* fp32: FMA only (no TF32), so that gradients match the CPU's to fp32 rounding. */
     s->math = math_for(cuda);
@@ -670,7 +689,6 @@ cuseg_status conv_train_prepare(cs_step *st, const cuseg_graph *g, cs_cuda *cuda
     s->w_host = wp->data;
     s->d0 = wp->dims[0], s->d1 = wp->dims[1], s->kh = p.kernel_h, s->kw = p.kernel_w;
     s->w_count = wp->count;
-    const size_t esize = cs_cuda_storage_bytes(cuda->precision);
     CS_CUDA_CHECK(cudaMalloc((void **)&s->w_plain, s->w_count * sizeof(float)));
     CS_CUDA_CHECK(cudaMalloc(&s->w, s->w_count * esize));
     CS_CUDA_CHECK(cudaMalloc(&s->dw, s->w_count * esize));
@@ -704,13 +722,20 @@ cuseg_status conv_train_forward(const cs_step *st, const cs_io *io, cs_cuda *cud
         return CUSEG_OK;
     }));
     const float one = 1.0f, zero = 0.0f;
+    const void *x = io->in[0];
+    if (s->padded) {
+        const cs_shape &is = st->in_shape[0];
+        CS_CHECK(cs_cuda_pad_copy(cuda->storage, x, s->padded, is.n, is.h, is.w, s->padded_h,
+                                  s->padded_w, is.c, s->pad_top, s->pad_left, stream));
+        x = s->padded; /* kept for the backward's weight gradient */
+    }
     if (s->transposed)
         CS_CUDNN_CHECK(cudnnConvolutionBackwardData(cuda->cudnn, &one, s->w_desc, s->w, s->cy,
-                                                    io->in[0], s->conv_desc, s->bwd_data,
+                                                    x, s->conv_desc, s->bwd_data,
                                                     cuda->workspace, s->ws_bwd_data, &zero, s->cx,
                                                     io->out[0]));
     else
-        CS_CUDNN_CHECK(cudnnConvolutionForward(cuda->cudnn, &one, s->cx, io->in[0], s->w_desc, s->w,
+        CS_CUDNN_CHECK(cudnnConvolutionForward(cuda->cudnn, &one, s->cx, x, s->w_desc, s->w,
                                                s->conv_desc, s->fwd, cuda->workspace, s->ws_fwd,
                                                &zero, s->cy, io->out[0]));
     if (s->bias)
@@ -721,11 +746,19 @@ cuseg_status conv_train_forward(const cs_step *st, const cs_io *io, cs_cuda *cud
 
 cuseg_status conv_train_backward(const cs_step *st, const cs_cuda_grad_io *io, cs_cuda *cuda) {
     conv_train_state *s = (conv_train_state *)st->state;
-    const void *dy = io->dout[0], *x = io->in[0];
+    const void *dy = io->dout[0], *x = s->padded ? s->padded : io->in[0];
     if (!dy) return CUSEG_OK;
     cudaStream_t stream = cuda->stream;
     const float one = 1.0f, zero = 0.0f;
-    if (io->din[0]) { /* beta = 1: accumulate into the input's gradient */
+    if (io->din[0] && s->dpadded) { /* into the padded gradient, then its interior added */
+        const cs_shape &is = st->in_shape[0];
+        CS_CUDNN_CHECK(cudnnConvolutionBackwardData(cuda->cudnn, &one, s->w_desc, s->w, s->cy, dy,
+                                                    s->conv_desc, s->bwd_data, cuda->workspace,
+                                                    s->ws_bwd_data, &zero, s->cx, s->dpadded));
+        CS_CHECK(cs_cuda_pad_copy_backward(cuda->storage, s->dpadded, io->din[0], is.n, is.h, is.w,
+                                           s->padded_h, s->padded_w, is.c, s->pad_top,
+                                           s->pad_left, stream));
+    } else if (io->din[0]) { /* beta = 1: accumulate into the input's gradient */
         if (s->transposed)
             CS_CUDNN_CHECK(cudnnConvolutionForward(cuda->cudnn, &one, s->cx, dy, s->w_desc, s->w,
                                                    s->conv_desc, s->fwd, cuda->workspace,

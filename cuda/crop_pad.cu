@@ -124,5 +124,18 @@ cuseg_status pad_backward(const cs_step *st, const cs_cuda_grad_io *io, cs_cuda 
 
 const cs_cuda_op cs_cuda_crop = {NULL, crop_forward, NULL, NULL};
 const cs_cuda_op cs_cuda_pad = {NULL, pad_forward, NULL, NULL};
+cuseg_status cs_cuda_pad_copy_backward(cs_storage s, const void *dy, void *dx, int n, int h_in,
+                                       int w_in, int h_out, int w_out, int c, int top, int left,
+                                       cudaStream_t stream) {
+    const size_t count = (size_t)n * h_in * w_in * c;
+    return cs_with_storage(s, [&](auto t) {
+        using T = decltype(t);
+        shift_backward_kernel<T><<<cs_grid(count), kCsThreads, 0, stream>>>(
+            (const T *)dy, (T *)dx, h_in, w_in, h_out, w_out, c, -top, -left, count);
+        CS_CUDA_CHECK_LAUNCH("pad backward kernel");
+        return CUSEG_OK;
+    });
+}
+
 const cs_cuda_train_op cs_cuda_train_crop = {NULL, NULL, crop_backward, NULL, NULL};
 const cs_cuda_train_op cs_cuda_train_pad = {NULL, NULL, pad_backward, NULL, NULL};

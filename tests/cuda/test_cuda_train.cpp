@@ -181,12 +181,15 @@ TEST(CudaTrain, DeviceAndPrecisionArgumentsAreChecked) {
 
 /* ---------------------------------------------------- op families (GPU) */
 
-TEST(CudaTrain, Conv2dPlainStridedDilatedGroupedMatchCpu) {
+TEST(CudaTrain, Conv2dPlainStridedDilatedGroupedAsymmetricMatchCpu) {
     CUSEG_REQUIRE_CUDA();
     const Shape in{2, 9, 11, 4};
+    /* Keras 'same' for a 2x2 kernel: one pixel bottom/right only (zhixuhao U-Net). */
+    cuseg_conv2d_params keras = conv(5, 2);
+    keras.pad_bottom = keras.pad_right = 1;
     for (const cuseg_conv2d_params &p :
          {conv(5, 3, 1, 1), conv(6, 3, 2, 1, 1, 1, 0), conv(4, 3, 1, 2, 2), conv(8, 3, 1, 1, 1, 2),
-          conv(4, 3, 1, 1, 1, 4), conv(7, 1)}) {
+          conv(4, 3, 1, 1, 1, 4), conv(7, 1), keras}) {
         SCOPED_TRACE("k " + std::to_string(p.kernel_h) + " stride " + std::to_string(p.stride_h) +
                      " dilation " + std::to_string(p.dilation_h) + " groups " +
                      std::to_string(p.groups));
