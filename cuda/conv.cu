@@ -515,8 +515,8 @@ const cs_cuda_op cs_cuda_conv_transpose2d = {conv_prepare, conv_forward, conv_re
  * forward is cuDNN's backward-data). So, with the op's x, y, dy:
  *   conv2d:      y = Fwd(x),    dx += BwdData(dy), dW = BwdFilter(x, dy)
  *   transposed:  y = BwdData(x), dx += Fwd(dy),    dW = BwdFilter(dy, x)
- * Algorithms: cuDNN's heuristic order, the first deterministic one within
- * the workspace cap (so that a run repeats bit for bit), else the first.
+ * Algorithms: cuDNN's heuristic order, deterministic ones first (so that a
+ * run repeats bit for bit), the first that runs within the workspace cap.
  * Asymmetric padding (Keras 'same'), which cuDNN cannot express, pads the
  * input into a per-step buffer as inference does; the backward-data result
  * then lands in a padded gradient buffer whose interior is added to dx. */
@@ -585,53 +585,119 @@ __global__ void from_krsc_add_kernel(const T *__restrict__ g, float *__restrict_
     }
 }
 
-template <class Perf> int pick_algo(const Perf *perf, int n, size_t cap) {
-    for (int i = 0; i < n; ++i)
-        if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].determinism == CUDNN_DETERMINISTIC &&
-            perf[i].memory <= cap)
-            return i;
-    for (int i = 0; i < n; ++i)
-        if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= cap) return i;
-    return -1;
+/* Candidates of one pass in the order tried: cuDNN's heuristic order,
+ * deterministic algorithms first, within the workspace cap. */
+template <class Perf> std::vector<Perf> ordered(const Perf *perf, int n, size_t cap) {
+    std::vector<Perf> out;
+    for (int det = 1; det >= 0; --det)
+        for (int i = 0; i < n; ++i)
+            if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= cap &&
+                (perf[i].determinism == CUDNN_DETERMINISTIC) == (det == 1))
+                out.push_back(perf[i]);
+    return out;
+}
+
+/* The first candidate that runs (once, on scratch buffers): an algorithm
+ * cuDNN lists but cannot run is skipped at plan time, as in inference.
+ * run(algo, workspace bytes) launches the pass; size(algo, &bytes). */
+template <class Perf, class Size, class Run>
+cuseg_status first_that_runs(const std::vector<Perf> &list, cs_cuda *cuda, const char *pass,
+                             Size size, Run run, decltype(Perf::algo) *algo, size_t *ws) {
+    for (const Perf &c : list) {
+        size_t bytes = 0;
+        if (size(c.algo, &bytes) != CUDNN_STATUS_SUCCESS) continue;
+        if (cs_cuda_reserve_workspace(cuda, bytes) != CUSEG_OK) continue;
+        const int ok = run(c.algo, bytes) == CUDNN_STATUS_SUCCESS &&
+                       cudaStreamSynchronize(cuda->stream) == cudaSuccess;
+        cudaGetLastError();
+        if (ok) {
+            *algo = c.algo;
+            *ws = bytes;
+            return CUSEG_OK;
+        }
+    }
+    return cs_error(CUSEG_ERR_UNSUPPORTED,
+                    "cuDNN offers no working %s algorithm for this convolution (%zu candidates)",
+                    pass, list.size());
 }
 
 cuseg_status choose_train_algos(conv_train_state *s, cs_cuda *cuda) {
     const size_t cap = workspace_cap();
     const int max_algos = 16;
-    int n = 0, k;
+    int n = 0;
     cudnnHandle_t h = cuda->cudnn;
-    {
+    /* Scratch tensors of the shapes cuDNN sees (contents irrelevant). */
+    size_t x_bytes = 0, y_bytes = 0;
+    CS_CUDNN_CHECK(cudnnGetTensorSizeInBytes(s->cx, &x_bytes));
+    CS_CUDNN_CHECK(cudnnGetTensorSizeInBytes(s->cy, &y_bytes));
+    void *x = nullptr, *y = nullptr;
+    cuseg_status st = cs_cuda_status(cudaMalloc(&x, x_bytes), "convolution scratch");
+    if (st == CUSEG_OK) st = cs_cuda_status(cudaMalloc(&y, y_bytes), "convolution scratch");
+    if (st == CUSEG_OK) st = cs_cuda_status(cudaMemsetAsync(x, 0, x_bytes, cuda->stream), "convolution scratch");
+    if (st == CUSEG_OK) st = cs_cuda_status(cudaMemsetAsync(y, 0, y_bytes, cuda->stream), "convolution scratch");
+    const float one = 1.0f, zero = 0.0f;
+    if (st == CUSEG_OK) {
         cudnnConvolutionFwdAlgoPerf_t perf[max_algos];
-        CS_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(h, s->cx, s->w_desc, s->conv_desc,
-                                                              s->cy, max_algos, &n, perf));
-        if ((k = pick_algo(perf, n, cap)) < 0)
-            return cs_error(CUSEG_ERR_UNSUPPORTED, "cuDNN offers no forward algorithm");
-        s->fwd = perf[k].algo;
-        CS_CUDNN_CHECK(cudnnGetConvolutionForwardWorkspaceSize(h, s->cx, s->w_desc, s->conv_desc,
-                                                               s->cy, s->fwd, &s->ws_fwd));
+        st = cs_cudnn_status(cudnnGetConvolutionForwardAlgorithm_v7(h, s->cx, s->w_desc, s->conv_desc,
+                                                                    s->cy, max_algos, &n, perf),
+                             "cudnnGetConvolutionForwardAlgorithm_v7");
+        if (st == CUSEG_OK)
+            st = first_that_runs(
+                ordered(perf, n, cap), cuda, "forward",
+                [&](cudnnConvolutionFwdAlgo_t a, size_t *b) {
+                    return cudnnGetConvolutionForwardWorkspaceSize(h, s->cx, s->w_desc,
+                                                                   s->conv_desc, s->cy, a, b);
+                },
+                [&](cudnnConvolutionFwdAlgo_t a, size_t b) {
+                    return cudnnConvolutionForward(h, &one, s->cx, x, s->w_desc, s->w, s->conv_desc,
+                                                   a, cuda->workspace, b, &zero, s->cy, y);
+                },
+                &s->fwd, &s->ws_fwd);
     }
-    {
+    if (st == CUSEG_OK) {
         cudnnConvolutionBwdDataAlgoPerf_t perf[max_algos];
-        CS_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(h, s->w_desc, s->cy, s->conv_desc,
-                                                                   s->cx, max_algos, &n, perf));
-        if ((k = pick_algo(perf, n, cap)) < 0)
-            return cs_error(CUSEG_ERR_UNSUPPORTED, "cuDNN offers no backward-data algorithm");
-        s->bwd_data = perf[k].algo;
-        CS_CUDNN_CHECK(cudnnGetConvolutionBackwardDataWorkspaceSize(
-            h, s->w_desc, s->cy, s->conv_desc, s->cx, s->bwd_data, &s->ws_bwd_data));
+        st = cs_cudnn_status(cudnnGetConvolutionBackwardDataAlgorithm_v7(
+                                 h, s->w_desc, s->cy, s->conv_desc, s->cx, max_algos, &n, perf),
+                             "cudnnGetConvolutionBackwardDataAlgorithm_v7");
+        if (st == CUSEG_OK)
+            st = first_that_runs(
+                ordered(perf, n, cap), cuda, "backward-data",
+                [&](cudnnConvolutionBwdDataAlgo_t a, size_t *b) {
+                    return cudnnGetConvolutionBackwardDataWorkspaceSize(h, s->w_desc, s->cy,
+                                                                        s->conv_desc, s->cx, a, b);
+                },
+                [&](cudnnConvolutionBwdDataAlgo_t a, size_t b) {
+                    /* beta = 1 as the backward runs it (accumulating) */
+                    return cudnnConvolutionBackwardData(h, &one, s->w_desc, s->w, s->cy, y,
+                                                        s->conv_desc, a, cuda->workspace, b, &one,
+                                                        s->cx, x);
+                },
+                &s->bwd_data, &s->ws_bwd_data);
     }
-    {
+    if (st == CUSEG_OK) {
         cudnnConvolutionBwdFilterAlgoPerf_t perf[max_algos];
-        CS_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(
-            h, s->cx, s->cy, s->conv_desc, s->w_desc, max_algos, &n, perf));
-        if ((k = pick_algo(perf, n, cap)) < 0)
-            return cs_error(CUSEG_ERR_UNSUPPORTED, "cuDNN offers no backward-filter algorithm");
-        s->bwd_filter = perf[k].algo;
-        CS_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterWorkspaceSize(
-            h, s->cx, s->cy, s->conv_desc, s->w_desc, s->bwd_filter, &s->ws_bwd_filter));
+        st = cs_cudnn_status(cudnnGetConvolutionBackwardFilterAlgorithm_v7(
+                                 h, s->cx, s->cy, s->conv_desc, s->w_desc, max_algos, &n, perf),
+                             "cudnnGetConvolutionBackwardFilterAlgorithm_v7");
+        if (st == CUSEG_OK)
+            st = first_that_runs(
+                ordered(perf, n, cap), cuda, "backward-filter",
+                [&](cudnnConvolutionBwdFilterAlgo_t a, size_t *b) {
+                    return cudnnGetConvolutionBackwardFilterWorkspaceSize(h, s->cx, s->cy,
+                                                                          s->conv_desc, s->w_desc,
+                                                                          a, b);
+                },
+                [&](cudnnConvolutionBwdFilterAlgo_t a, size_t b) {
+                    return cudnnConvolutionBackwardFilter(h, &one, s->cx, x, s->cy, y, s->conv_desc,
+                                                          a, cuda->workspace, b, &zero, s->w_desc,
+                                                          s->dw);
+                },
+                &s->bwd_filter, &s->ws_bwd_filter);
     }
-    return cs_cuda_reserve_workspace(cuda,
-                                     std::max(s->ws_fwd, std::max(s->ws_bwd_data, s->ws_bwd_filter)));
+    cudaFree(x);
+    cudaFree(y);
+    cudaGetLastError();
+    return st;
 }
 
 cuseg_status conv_train_prepare(cs_step *st, const cuseg_graph *g, cs_cuda *cuda) {
@@ -692,6 +758,7 @@ cuseg_status conv_train_prepare(cs_step *st, const cuseg_graph *g, cs_cuda *cuda
     CS_CUDA_CHECK(cudaMalloc((void **)&s->w_plain, s->w_count * sizeof(float)));
     CS_CUDA_CHECK(cudaMalloc(&s->w, s->w_count * esize));
     CS_CUDA_CHECK(cudaMalloc(&s->dw, s->w_count * esize));
+    CS_CUDA_CHECK(cudaMemsetAsync(s->w, 0, s->w_count * esize, cuda->stream)); /* read by the trials */
     if (p.has_bias) {
         s->b_host = cs_node_param(g, st->node, 1)->data;
         CS_CUDA_CHECK(cudaMalloc((void **)&s->bias, (size_t)os.c * sizeof(float)));
