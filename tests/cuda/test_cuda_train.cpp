@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "cli_harness.h"
 #include "cuda_harness.h"
 
 extern "C" {
@@ -177,6 +178,24 @@ TEST(CudaTrain, DeviceAndPrecisionArgumentsAreChecked) {
     EXPECT_FALSE(cs_autodiff_on_cuda(ad));
     cs_autodiff_release(ad);
     cuseg_graph_release(g);
+}
+
+TEST(CudaTrain, CliPrecisionAndDeviceAreChecked) {
+    const std::string out = fresh_dir("cuda_train", "cli");
+    const std::string recipe = "train --arch unet_bn --arch-opts classes=2,width=2,depth=1 --train "
+                               "'" +
+                               out + "/none.txt' --out '" + out + "/run'";
+    CliResult r = run_cli(recipe + " --precision fp8");
+    EXPECT_EQ(r.rc, 2);
+    EXPECT_NE(r.out.find("bad value 'fp8' for --precision"), std::string::npos) << r.out;
+    r = run_cli(recipe + " --precision bf16"); /* --device defaults to the CPU */
+    EXPECT_NE(r.rc, 0);
+    EXPECT_NE(r.out.find("training on the CPU is fp32 only"), std::string::npos) << r.out;
+    if (cuseg_cuda_device_count() == 0) {
+        r = run_cli(recipe + " --device cuda:0");
+        EXPECT_NE(r.rc, 0);
+        EXPECT_NE(r.out.find("CUDA"), std::string::npos) << r.out;
+    }
 }
 
 /* ---------------------------------------------------- op families (GPU) */
