@@ -384,7 +384,7 @@ cuseg_status add_backward(const cs_step *st, const cs_cuda_grad_io *io, cs_cuda 
 /* Training batch norm (host/ops/batchnorm.c's arithmetic, in double): the
  * batch mean and 1/sqrt(var + eps) per channel, y = (x - mean) * invstd *
  * gamma + beta; the running statistics are updated on the host from the
- * batch mean and variance copied back after the forward. */
+ * batch mean and variance copied back after the forward (after_forward). */
 struct bn_train_state {
     double *stats = nullptr; /* device: mean[C], var[C] (then sum (x - mean)^2), invstd[C], sums[2C] */
     float *gamma_beta = nullptr; /* device: gamma[C], beta[C], uploaded every forward */
@@ -489,8 +489,6 @@ cuseg_status bn_train_forward(const cs_step *st, const cs_io *io, cs_cuda *cuda,
     bn_var_kernel<<<cs_grid(C), kCsThreads, 0, stream>>>(s->stats, C, s->pixels,
                                                          (double)st->node->p.bn.eps);
     CS_CUDA_CHECK_LAUNCH("batch norm variance");
-    CS_CUDA_CHECK(cudaMemcpyAsync(s->host.data(), s->stats, 2 * (size_t)C * sizeof(double),
-                                  cudaMemcpyDeviceToHost, stream));
     return cs_with_storage(cuda->storage, [&](auto t) {
         using T = decltype(t);
         bn_normalize_kernel<T><<<cs_grid(count), kCsThreads, 0, stream>>>(
@@ -505,6 +503,9 @@ cuseg_status bn_train_forward(const cs_step *st, const cs_io *io, cs_cuda *cuda,
 cuseg_status bn_train_after_forward(const cs_step *st, cs_cuda_train_ctx *ctx) {
     bn_train_state *s = (bn_train_state *)st->state;
     const int C = st->in_shape[0].c;
+    /* The forward's stream has finished: a plain copy, no stall inside it. */
+    CS_CUDA_CHECK(cudaMemcpy(s->host.data(), s->stats, 2 * (size_t)C * sizeof(double),
+                             cudaMemcpyDeviceToHost));
     const double M = s->pixels;
     const double momentum = ctx->bn_momentum > 0 ? ctx->bn_momentum : 0.1; /* PyTorch's default */
     for (int c = 0; c < C; ++c) {

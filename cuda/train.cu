@@ -9,9 +9,9 @@
  *   forward:  every parameter up (f32, converted to the storage type on the
  *             device): ~4 bytes x parameters, e.g. 160 MB for a 40M
  *             DeepLab v3+, ~6 ms at 25 GB/s; the input batch up; the outputs
- *             (logits) down for the loss on the host; per batch norm its batch
- *             mean and variance down (a synchronising copy each) for the
- *             running statistics, which stay the host's.
+ *             (logits) down for the loss on the host; after the forward,
+ *             per batch norm its batch mean and variance down (2 x C
+ *             doubles) for the running statistics, which stay the host's.
  *   backward: the logits' gradients up; every parameter gradient down (the
  *             same ~4 bytes x parameters) for the host optimizer.
  * Keeping the parameters and the optimizer on the device removes the two
