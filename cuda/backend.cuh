@@ -154,6 +154,10 @@ extern const cs_cuda_train_op cs_cuda_train_conv, cs_cuda_train_batch_norm, cs_c
     cs_cuda_train_resize_nearest, cs_cuda_train_concat, cs_cuda_train_crop, cs_cuda_train_pad,
     cs_cuda_train_softmax;
 
+/* After a synchronised run: an error if a kernel raised the error flag
+ * (max_unpool2d's index check), which it then clears. */
+cuseg_status cs_cuda_take_error_flag(cs_cuda *cuda);
+
 /* The inference row of op `op` (executor.cu), or NULL. */
 const cs_cuda_op *cs_cuda_row(int op);
 

@@ -72,6 +72,15 @@ cuseg_status device_alloc(void **p, size_t bytes, const char *what) {
 
 } // namespace
 
+cuseg_status cs_cuda_take_error_flag(cs_cuda *cuda) {
+    int flag = 0;
+    CS_CUDA_CHECK(cudaMemcpy(&flag, cuda->error_flag, sizeof flag, cudaMemcpyDeviceToHost));
+    if (!flag) return CUSEG_OK;
+    CS_CUDA_CHECK(cudaMemset(cuda->error_flag, 0, sizeof(int)));
+    return cs_error(CUSEG_ERR_INVALID_ARGUMENT,
+                    "max_unpool2d (CUDA): an index lies outside the output plane");
+}
+
 const cs_cuda_op *cs_cuda_row(int op) { return op > 0 && op < CS_OP_COUNT ? kRows[op] : nullptr; }
 
 cuseg_status cs_cuda_step_error(cuseg_status st, const cs_step *step) {
@@ -342,15 +351,7 @@ static cuseg_status run_steps(cs_cuda *cuda, const cuseg_graph *g, const cs_plan
                                       stream));
     }
     CS_CHECK(cs_cuda_status(cudaStreamSynchronize(stream), "running the plan"));
-    if (uses_flag) {
-        int flag = 0;
-        CS_CUDA_CHECK(cudaMemcpy(&flag, cuda->error_flag, sizeof flag, cudaMemcpyDeviceToHost));
-        if (flag) {
-            CS_CUDA_CHECK(cudaMemset(cuda->error_flag, 0, sizeof(int)));
-            return cs_error(CUSEG_ERR_INVALID_ARGUMENT,
-                            "max_unpool2d (CUDA): an index lies outside the output plane");
-        }
-    }
+    if (uses_flag) CS_CHECK(cs_cuda_take_error_flag(cuda));
     for (int i = 0; i < g->n_outputs; ++i) {
         const cs_shape *s = &plan->value_shape[g->outputs[i]];
         cuseg_tensor *t = &outputs[i];

@@ -240,15 +240,7 @@ extern "C" cuseg_status cs_cuda_train_forward(cs_cuda_train *t, const cuseg_grap
         /* stage is reused by the next output: in stream order, after this copy */
     }
     CS_CHECK(cs_cuda_status(cudaStreamSynchronize(stream), "training forward"));
-    if (t->uses_flag) {
-        int flag = 0;
-        CS_CUDA_CHECK(cudaMemcpy(&flag, cuda->error_flag, sizeof flag, cudaMemcpyDeviceToHost));
-        if (flag) {
-            CS_CUDA_CHECK(cudaMemset(cuda->error_flag, 0, sizeof(int)));
-            return cs_error(CUSEG_ERR_INVALID_ARGUMENT,
-                            "max_unpool2d (CUDA): an index lies outside the output plane");
-        }
-    }
+    if (t->uses_flag) CS_CHECK(cs_cuda_take_error_flag(cuda));
     for (int i = 0; i < plan->n_steps; ++i) {
         const cs_step *st = &plan->steps[i];
         const cs_cuda_train_op *r = train_row(st);
