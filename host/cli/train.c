@@ -39,6 +39,8 @@ static int usage(FILE *f, int code) {
 "  --step-epochs E  --gamma G (0.1)  --warmup STEPS (0)  --warmup-start F (0.001)\n"
 "  --clip NORM (max gradient norm, off)  --freeze PREFIXES (comma-separated parameter-name\n"
 "                        prefixes kept fixed, e.g. backbone.)  --init FILE (initial weights)\n"
+"  --bn train|eval|frozen  batch norms: batch statistics (train, default); running statistics,\n"
+"                        kept fixed, gamma/beta learn (eval); eval with gamma/beta fixed (frozen)\n"
 "  --loss SPEC           weighted sum, e.g. ce, dice, focal, ce=1,dice=0.5 (ce)\n"
 "  --class-weights LIST  cross-entropy class weights  --label-smoothing X (0)\n"
 "  --focal-gamma G (2)  --focal-alpha A (none)  --aux-weight W (0.4, auxiliary outputs)\n"
@@ -200,6 +202,12 @@ int cs_cli_train(int argc, char **argv) {
         } else if (!strcmp(a, "--warmup-start")) FLOAT_ARG(c.schedule.warmup_start);
         else if (!strcmp(a, "--clip")) FLOAT_ARG(c.clip);
         else if (!strcmp(a, "--freeze")) c.freeze = v;
+        else if (!strcmp(a, "--bn")) {
+            if (!strcmp(v, "train")) c.bn_mode = CS_BN_TRAIN;
+            else if (!strcmp(v, "eval")) c.bn_mode = CS_BN_EVAL;
+            else if (!strcmp(v, "frozen")) c.bn_mode = CS_BN_FROZEN;
+            else return bad(a, v);
+        }
         else if (!strcmp(a, "--loss")) {
             if (!parse_loss(v, &c)) return bad(a, v);
         } else if (!strcmp(a, "--class-weights")) {

@@ -294,6 +294,9 @@ static void recipe_string(const cs_train_config *c, char *buf, size_t n) {
              c->focal_gamma, c->focal_alpha, (int)a->resize, a->resize_w, a->resize_h, a->scale_min, a->scale_max,
              a->rotate_deg, a->hflip, a->vflip, a->crop_w, a->crop_h, a->brightness, a->contrast, a->saturation,
              c->labels.ignore, c->labels.classes);
+    /* only when not the default, so that older checkpoints still resume */
+    if (c->bn_mode != CS_BN_TRAIN)
+        snprintf(buf + strlen(buf), n - strlen(buf), " bn=%s", c->bn_mode == CS_BN_EVAL ? "eval" : "frozen");
 }
 
 static void release_trainer(trainer *t) {
@@ -377,6 +380,12 @@ static cuseg_status setup(trainer *t, cs_train_config *c) {
     CS_CHECK(cs_calloc((void **)&t->counts, sizeof(size_t) * m, "trainer"));
     CS_CHECK(cs_calloc((void **)&t->frozen, m, "trainer"));
     CS_CHECK(cs_calloc((void **)&t->no_decay, m, "trainer"));
+    cs_autodiff_set_bn_eval(t->ad, c->bn_mode != CS_BN_TRAIN);
+    unsigned char *bn_affine = NULL; /* per graph parameter: a batch norm's gamma or beta */
+    CS_CHECK(cs_calloc((void **)&bn_affine, (size_t)g->n_params + 1, "trainer"));
+    for (int i = 0; i < g->n_nodes; ++i)
+        if (g->nodes[i].op == CS_OP_BATCH_NORM && g->nodes[i].n_params >= 2)
+            bn_affine[g->nodes[i].param0] = bn_affine[g->nodes[i].param0 + 1] = 1;
     int frozen = 0;
     for (int i = 0, k = 0; i < g->n_params; ++i) {
         if (g->params[i].buffer) continue;
@@ -384,11 +393,13 @@ static cuseg_status setup(trainer *t, cs_train_config *c) {
         t->params[k] = g->params[i].data;
         t->grads[k] = cs_autodiff_param_grad(t->ad, i);
         t->counts[k] = g->params[i].count;
-        t->frozen[k] = (unsigned char)starts_with_any(g->params[i].name, c->freeze);
+        t->frozen[k] = (unsigned char)(starts_with_any(g->params[i].name, c->freeze) ||
+                                       (c->bn_mode == CS_BN_FROZEN && bn_affine[i]));
         t->no_decay[k] = (unsigned char)(c->no_decay_norm_bias && g->params[i].ndim <= 1);
-        frozen += t->frozen[k];
+        frozen += starts_with_any(g->params[i].name, c->freeze);
         ++k;
     }
+    free(bn_affine);
     if (c->freeze && *c->freeze && frozen == 0)
         return cs_error(CUSEG_ERR_INVALID_ARGUMENT, "train: --freeze '%s' matches no parameter", c->freeze);
     CS_CHECK(cs_optimizer_create(&c->optim, n, t->counts, &t->opt));

@@ -16,6 +16,11 @@
 
 #define CS_TRAIN_MAX_CLASSES 256
 
+/* How batch norms behave while training: batch statistics (PyTorch's
+ * model.train()); the running statistics, kept fixed, with gamma/beta still
+ * learning (bn.eval()); or eval plus gamma/beta frozen (requires_grad False). */
+typedef enum cs_bn_mode { CS_BN_TRAIN, CS_BN_EVAL, CS_BN_FROZEN } cs_bn_mode;
+
 typedef struct cs_train_config {
     const char *arch, *arch_opts;
     const char *init; /* optional initial weights (a model or weights file) */
@@ -35,6 +40,7 @@ typedef struct cs_train_config {
     float clip;           /* max gradient norm (0: off) */
     int no_decay_norm_bias;
     const char *freeze; /* comma-separated parameter-name prefixes */
+    cs_bn_mode bn_mode;
     float w_ce, w_dice, w_focal, aux_weight;
     float label_smoothing, focal_gamma, focal_alpha;
     float class_weights[CS_TRAIN_MAX_CLASSES];
