@@ -99,6 +99,7 @@ typedef struct trainer {
     cs_dataset train, val;
     cs_loader *train_loader, *val_loader;
     cs_preprocess pre;
+    cs_labelme_classes labelme; /* label names of labelme JSON labels */
     cuseg_context *ctx;
     int classes, channels;
     float *dlogits[CS_MAX_OUTPUTS], *dtmp;
@@ -304,6 +305,7 @@ static void release_trainer(trainer *t) {
     cs_loader_release(t->val_loader);
     cs_dataset_free(&t->train);
     cs_dataset_free(&t->val);
+    cs_labelme_classes_free(&t->labelme);
     cs_optimizer_release(t->opt);
     cs_autodiff_release(t->ad);
     cuseg_graph_release(t->g);
@@ -316,6 +318,64 @@ static void release_trainer(trainer *t) {
     free(t->no_decay);
     for (int o = 0; o < CS_MAX_OUTPUTS; ++o) free(t->dlogits[o]);
     free(t->dtmp);
+}
+
+static int uses_labelme(const cs_dataset *d) {
+    for (int i = 0; i < d->n; ++i)
+        if (cs_label_is_labelme(d->pairs[i].label)) return 1;
+    return 0;
+}
+
+/* labels.txt beside the data: in DATA (a directory) or the list's
+ * directory, or in its parent (labelme's examples keep it beside json/). */
+static int find_labels_txt(const char *data, char *path, size_t n) {
+    struct stat sb;
+    char dir[4096];
+    if (stat(data, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        snprintf(dir, sizeof dir, "%s", data);
+    } else {
+        const char *slash = strrchr(data, '/');
+        snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - data) : 1, slash ? data : ".");
+    }
+    for (int up = 0; up < 2; ++up) {
+        snprintf(path, n, up ? "%s/../labels.txt" : "%s/labels.txt", dir);
+        if (stat(path, &sb) == 0 && S_ISREG(sb.st_mode)) return 1;
+    }
+    return 0;
+}
+
+/* Label names for labelme JSON labels: --class-names, or labels.txt beside
+ * the training data (labelme2voc's convention). The names (without
+ * __ignore__) become the model's class_names. */
+static cuseg_status setup_labelme(trainer *t, cs_train_config *c) {
+    char path[4200];
+    if (c->class_names) {
+        CS_CHECK(cs_labelme_classes_parse(c->class_names, c->labels.ignore, &t->labelme));
+        snprintf(path, sizeof path, "--class-names");
+    } else if (find_labels_txt(c->train_data, path, sizeof path)) {
+        CS_CHECK(cs_labelme_classes_read(path, c->labels.ignore, &t->labelme));
+    } else {
+        return cs_error(CUSEG_ERR_INVALID_ARGUMENT,
+                        "train: %s has labelme JSON labels: name their classes with --class-names or a labels.txt "
+                        "beside the data", c->train_data);
+    }
+    if (t->labelme.has_ignore && c->labels.ignore < 0)
+        return cs_error(CUSEG_ERR_INVALID_ARGUMENT, "train: %s names __ignore__ but --ignore is -1 (none)", path);
+    const int n = cs_labelme_class_count(&t->labelme);
+    if (n != t->classes)
+        return cs_error(CUSEG_ERR_INVALID_ARGUMENT, "train: %s names %d classes but the model has classes=%d", path, n,
+                        t->classes);
+    size_t len = 1;
+    for (int i = t->labelme.has_ignore; i < t->labelme.n; ++i) len += strlen(t->labelme.names[i]) + 1;
+    char *names = malloc(len);
+    if (!names) return cs_error(CUSEG_ERR_OUT_OF_MEMORY, "train: out of memory");
+    names[0] = 0;
+    for (int i = t->labelme.has_ignore; i < t->labelme.n; ++i)
+        strcat(strcat(names, i > t->labelme.has_ignore ? "," : ""), t->labelme.names[i]);
+    const cuseg_status st = cuseg_graph_set_meta(t->g, "class_names", names);
+    free(names);
+    c->labels.labelme = &t->labelme;
+    return st;
 }
 
 static cuseg_status setup(trainer *t, cs_train_config *c) {
@@ -406,6 +466,7 @@ static cuseg_status setup(trainer *t, cs_train_config *c) {
 
     CS_CHECK(cs_dataset_open(c->train_data, c->root, c->train_split, &t->train));
     if (c->val_data) CS_CHECK(cs_dataset_open(c->val_data, c->root, c->val_split ? c->val_split : "val", &t->val));
+    if (uses_labelme(&t->train) || uses_labelme(&t->val)) CS_CHECK(setup_labelme(t, c));
     cs_loader_config lc = {&t->train, &c->labels, &c->augment, &t->pre, t->channels, c->batch,
                            c->workers > 0 ? c->workers : 1, c->prefetch > 0 ? c->prefetch : 1, c->seed, 1};
     CS_CHECK(cs_loader_create(&lc, &t->train_loader));
