@@ -42,7 +42,11 @@ static int usage(FILE *f, int code) {
 "  --schedule poly|cosine|step|constant (poly)  --power P (0.9)  --min-lr LR (0)\n"
 "  --step-epochs E  --gamma G (0.1)  --warmup STEPS (0)  --warmup-start F (0.001)\n"
 "  --clip NORM (max gradient norm, off)  --freeze PREFIXES (comma-separated parameter-name\n"
-"                        prefixes kept fixed, e.g. backbone.)  --init FILE (initial weights)\n"
+"                        prefixes kept fixed, e.g. backbone.)\n"
+"  --init FILE           initial weights: every tensor must match the model\n"
+"  --init-partial        with --init: load the tensors whose name and shape match, keep the\n"
+"                        fresh initialisation for the others (e.g. the classifier when the\n"
+"                        class count differs), each reported on stderr\n"
 "  --bn train|eval|frozen  batch norms: batch statistics (train, default); running statistics,\n"
 "                        kept fixed, gamma/beta learn (eval); eval with gamma/beta fixed (frozen)\n"
 "  --loss SPEC           weighted sum, e.g. ce, dice, focal, ce=1,dice=0.5 (ce)\n"
@@ -117,6 +121,7 @@ int cs_cli_train(int argc, char **argv) {
         if (!strcmp(a, "--nesterov")) { c.optim.nesterov = 1; continue; }
         if (!strcmp(a, "--no-decay-norm-bias")) { c.no_decay_norm_bias = 1; continue; }
         if (!strcmp(a, "--resume")) { c.resume = 1; continue; }
+        if (!strcmp(a, "--init-partial")) { c.init_partial = 1; continue; }
         if (!strcmp(a, "--quiet")) { c.quiet = 1; continue; }
         if (i + 1 >= argc || strncmp(a, "--", 2) != 0) {
             fprintf(stderr, "cuseg train: %s '%s'\n\n", strncmp(a, "--", 2) ? "unexpected argument" : "missing value for", a);
@@ -243,6 +248,10 @@ int cs_cli_train(int argc, char **argv) {
     if (!c.arch || !c.train_data || !c.out_dir) {
         fprintf(stderr, "cuseg train: --arch, --train and --out are required\n\n");
         return usage(stderr, 2);
+    }
+    if (c.init_partial && !c.init) {
+        fprintf(stderr, "cuseg train: --init-partial needs --init FILE\n");
+        return 2;
     }
     if (palette && label_values) {
         fprintf(stderr, "cuseg train: --palette and --label-values exclude each other\n");

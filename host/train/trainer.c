@@ -15,6 +15,7 @@
 #include "core/status.h"
 #include "graph/graph.h"
 #include "io/preprocess.h"
+#include "io/safetensors.h"
 #include "post/metrics.h"
 #include "train/autodiff.h"
 #include "train/checkpoint.h"
@@ -71,6 +72,55 @@ static void init_params(cuseg_graph *g, uint64_t seed) {
             for (size_t i = 0; i < p->count; ++i) p->data[i] = (float)((2.0 * cs_rng_uniform(&r) - 1.0) * bound);
         }
     }
+}
+
+static void shape_string(char *buf, size_t n, int ndim, const int64_t *dims64, const int *dims) {
+    size_t len = (size_t)snprintf(buf, n, "[");
+    for (int d = 0; d < ndim && len < n; ++d)
+        len += (size_t)snprintf(buf + len, n - len, "%s%lld", d ? "," : "", dims64 ? (long long)dims64[d] : dims[d]);
+    if (len < n) snprintf(buf + len, n - len, "]");
+}
+
+/* --init-partial: the tensors of `path` whose name and shape match are
+ * loaded; every other tensor keeps the fresh initialisation. Each mismatch
+ * is reported once on stderr; no match at all is an error (another
+ * architecture, most likely). */
+static cuseg_status load_init_partial(cuseg_graph *g, const char *path) {
+    cs_safetensors *st;
+    CS_CHECK(cs_safetensors_open(path, &st));
+    cuseg_status s = CUSEG_OK;
+    int loaded = 0;
+    for (int i = 0; s == CUSEG_OK && i < g->n_params; ++i) {
+        cs_param *q = &g->params[i];
+        const cs_st_tensor *t = cs_safetensors_find(st, q->name);
+        if (!t) {
+            fprintf(stderr, "init: kept the fresh %s: %s has no such tensor\n", q->name, path);
+            continue;
+        }
+        int same = t->ndim == q->ndim;
+        for (int d = 0; same && d < q->ndim; ++d) same = t->shape[d] == q->dims[d];
+        if (!same) {
+            char in_file[96], in_model[96];
+            shape_string(in_file, sizeof in_file, t->ndim, t->shape, NULL);
+            shape_string(in_model, sizeof in_model, q->ndim, NULL, q->dims);
+            fprintf(stderr, "init: skipped %s: shape %s in %s, %s in the model\n", q->name, in_file, path, in_model);
+            continue;
+        }
+        s = cs_safetensors_read_f32(st, q->name, q->data, q->count);
+        if (s != CUSEG_OK) cs_error_context(s, "%s", path);
+        ++loaded;
+    }
+    for (int i = 0; s == CUSEG_OK && i < cs_safetensors_count(st); ++i) {
+        const char *name = cs_safetensors_at(st, i)->name;
+        const size_t len = strlen(name), suffix = strlen(".num_batches_tracked");
+        int known = len > suffix && !strcmp(name + len - suffix, ".num_batches_tracked"); /* PyTorch's BN counter */
+        for (int k = 0; !known && k < g->n_params; ++k) known = !strcmp(g->params[k].name, name);
+        if (!known) fprintf(stderr, "init: ignored %s in %s: the model has no such tensor\n", name, path);
+    }
+    if (s == CUSEG_OK && loaded == 0)
+        s = cs_error(CUSEG_ERR_INVALID_ARGUMENT, "--init %s: no tensor matches the model in name and shape", path);
+    cs_safetensors_close(st);
+    return s;
 }
 
 static int starts_with_any(const char *name, const char *prefixes) {
@@ -421,8 +471,21 @@ static cuseg_status setup(trainer *t, cs_train_config *c) {
         CS_CHECK(cuseg_graph_set_meta(g, "palette", pal));
     }
 
-    if (c->init) CS_CHECK(cuseg_graph_load_weights(g, c->init));
-    else init_params(g, c->seed);
+    if (c->init && c->init_partial) {
+        init_params(g, c->seed);
+        CS_CHECK(load_init_partial(g, c->init));
+    } else if (c->init) {
+        const cuseg_status st = cuseg_graph_load_weights(g, c->init);
+        if (st == CUSEG_ERR_SHAPE || st == CUSEG_ERR_NOT_FOUND) {
+            char msg[1024];
+            snprintf(msg, sizeof msg, "%s", cuseg_last_error());
+            return cs_error(st, "%s (--init-partial loads only the tensors that match, e.g. for another class count)",
+                            msg);
+        }
+        CS_CHECK(st);
+    } else {
+        init_params(g, c->seed);
+    }
 
     if (c->threads <= 0) {
         const long n = sysconf(_SC_NPROCESSORS_ONLN);

@@ -24,6 +24,10 @@ typedef enum cs_bn_mode { CS_BN_TRAIN, CS_BN_EVAL, CS_BN_FROZEN } cs_bn_mode;
 typedef struct cs_train_config {
     const char *arch, *arch_opts;
     const char *init; /* optional initial weights (a model or weights file) */
+    /* Load only the tensors of `init` whose name and shape match (transfer
+     * learning to another class count); the others keep the fresh
+     * initialisation and are reported on stderr. Off: every tensor must match. */
+    int init_partial;
     const char *train_data, *val_data; /* val may be NULL */
     const char *root;                  /* base of relative paths in pair lists (NULL: the list's directory) */
     const char *train_split, *val_split; /* VOC */
