@@ -88,6 +88,10 @@ void cs_autodiff_set_exact_weight_grad(cs_autodiff *ad, int exact) {
     ad->cpu.exact_weight_grad = exact;
 }
 
+void cs_autodiff_set_bn_eval(cs_autodiff *ad, int eval) {
+    if (ad) ad->cpu.bn_eval = eval;
+}
+
 static cuseg_status plan(cs_autodiff *ad, const int (*dims)[4]) {
     release_plan(ad);
     const cuseg_graph *g = ad->g;
