@@ -181,7 +181,11 @@ def check_logits(model, spec, weights, a, directory):
            "--threads", str(a.threads), "--json"]
     if a.device == "cuda":
         cmd += ["--device", "cuda:0", "--precision", a.precision]
-    r = subprocess.run(cmd, capture_output=True, text=True)
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True)
+    except OSError as e:
+        print(f"compare_torch.py: {spec}: cannot run cuseg-bench: {e}", file=sys.stderr)
+        return None
     lines = [line for line in r.stdout.splitlines() if line.startswith("{")]
     if not lines:
         print(f"compare_torch.py: {spec}: cuseg-bench --check failed: {r.stderr.strip()}", file=sys.stderr)
@@ -562,6 +566,9 @@ def main():
                 r, others["cuseg"] = timed(cuseg_timing, a, f"{spec} batch {n} cuseg")
             except subprocess.CalledProcessError as e:
                 print(f"compare_torch.py: {spec} batch {n}: cuseg-bench failed: {e.stderr.strip()}", file=sys.stderr)
+                continue
+            except OSError as e:
+                print(f"compare_torch.py: {spec} batch {n}: cannot run cuseg-bench: {e}", file=sys.stderr)
                 continue
             c, c_min = r["median_ms"], r.get("min_ms", r["median_ms"])
             load1 = os.getloadavg()[0]
