@@ -618,6 +618,16 @@ static int bench_models(const options *o, const cpu_peak *peak) {
     int failures = 0, header = 0;
     double gpu_peaks[MAX_LIST][4] = {{0}};
     (void)gpu_peaks;
+#ifdef CUSEG_WITH_CUDA
+    /* Every CUDA row's peak first, so that the measurements' lines come
+     * before the table ("auto" runs on cuda:0 when there is a GPU). */
+    for (int di = 0; di < o->n_devices && !o->no_peak && !o->check; ++di) {
+        const char *d = o->devices[di];
+        const int cuda = (!strncmp(d, "cuda", 4) || !strcmp(d, "auto")) && cuseg_cuda_device_count() > 0;
+        for (int pi = 0; cuda && pi < o->n_precisions; ++pi)
+            gpu_peak_cached(o, gpu_peaks, !strncmp(d, "cuda:", 5) ? atoi(d + 5) : 0, o->precisions[pi]);
+    }
+#endif
     for (int di = 0; di < o->n_devices; ++di)
         for (int pi = 0; pi < o->n_precisions; ++pi) {
             const int is_cpu = !strcmp(o->devices[di], "cpu");
