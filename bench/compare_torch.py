@@ -72,6 +72,40 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "golden"))
 
 
+def _save_file(tensors, path, metadata=None):
+    """safetensors.torch.save_file for float32 tensors, for machines without
+    the safetensors package (a GPU machine's stock PyTorch image): an 8-byte
+    little-endian header size, the JSON header padded with spaces to a
+    multiple of 8, then the tensors' bytes in header order."""
+    header, offset, blobs = {}, 0, []
+    if metadata:
+        header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
+    for name, t in tensors.items():
+        data = t.detach().to("cpu", torch.float32).contiguous().numpy().astype("<f4").tobytes()
+        header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [offset, offset + len(data)]}
+        offset += len(data)
+        blobs.append(data)
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    with open(path, "wb") as f:
+        f.write(len(text).to_bytes(8, "little"))
+        f.write(text)
+        for b in blobs:
+            f.write(b)
+
+
+try:
+    from safetensors.torch import save_file
+except ImportError:  # convert_state_dict.py imports it: give it the writer above
+    import types
+    save_file = _save_file
+    _shim = types.ModuleType("safetensors")
+    _shim.torch = types.ModuleType("safetensors.torch")
+    _shim.torch.save_file = _save_file
+    sys.modules.setdefault("safetensors", _shim)
+    sys.modules.setdefault("safetensors.torch", _shim.torch)
+
+
 def parse_spec(spec):
     """"arch:a=1+b=2" (cuseg-bench's model syntax) -> ("arch", {"a": "1", "b": "2"})."""
     arch, _, rest = spec.partition(":")
@@ -168,7 +202,6 @@ def check_logits(model, spec, weights, a, directory):
     """PyTorch (float32, CPU) and cuseg on the same small random input with the
     same weights: cuseg-bench --check's verdict as a dict (None when it could
     not run; the reason goes to stderr)."""
-    from safetensors.torch import save_file
     n, h, w = map(int, a.check_size.split("x"))
     x = torch.rand(n, 3, h, w, generator=torch.Generator().manual_seed(1))
     m = model.to("cpu", torch.float32, memory_format=torch.contiguous_format).eval()
