@@ -342,6 +342,7 @@ class OrtGpu:
                       file=sys.stderr)
         self.x_host = x.to(self.dtype).contiguous().numpy()
         self.x_dev = x.to("cuda", self.dtype).contiguous()
+        torch.cuda.synchronize()  # written on PyTorch's stream, read on ours
         self.out_names = [o.name for o in self.sess.get_outputs()]
         self.binding = self.sess.io_binding()
         np_dtype = self.x_host.dtype.type  # numpy.float32 / numpy.float16, as bind_input takes it
