@@ -538,6 +538,13 @@ static int check_row(const bench_ctx *b, const char *spec, cuseg_session *s, con
         int dims[4];
         cuseg_tensor_shape(y, dims);
         const size_t count = (size_t)dims[0] * dims[1] * dims[2] * dims[3];
+        if (ref_t->ndim != 4 || ref_t->shape[0] != dims[0] || ref_t->shape[1] != dims[1] ||
+            ref_t->shape[2] != dims[2] || ref_t->shape[3] != dims[3]) {
+            fprintf(stderr, "cuseg-bench: --check %s: %s is not N x H x W x C = %dx%dx%dx%d like the model's output\n",
+                    spec, name, dims[0], dims[1], dims[2], dims[3]);
+            ++failures;
+            break;
+        }
         float *ref = malloc(count * sizeof *ref);
         if (!ref || cuseg_tensor_dtype(y) != CUSEG_F32 ||
             cs_safetensors_read_f32(io, name, ref, count) != CUSEG_OK) {
@@ -577,7 +584,7 @@ static int check_row(const bench_ctx *b, const char *spec, cuseg_session *s, con
         ++compared;
     }
     if (o->json) printf("],\"pass\":%s}\n", failures == 0 && compared > 0 ? "true" : "false");
-    if (compared == 0) {
+    if (compared == 0 && failures == 0) {
         fprintf(stderr, "cuseg-bench: --check %s: no \"output.0\" to compare\n", o->check);
         ++failures;
     }
