@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # GPU benchmarks (run by bench/gpu_check.sh, or alone with a build dir);
-# the defaults take about 5 minutes of an H100.
+# the defaults should take about 5 minutes of an H100 (an estimate: not yet run).
 #
 # 1. The target configuration: bf16, batch 16, 512x512; U-Net
 #    (milesial), FCN-8s, DeepLab v1 LargeFOV, DeepLab v3+ ResNet-50. cuseg
