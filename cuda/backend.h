@@ -48,4 +48,19 @@ cuseg_status cs_cuda_run_u8(cs_cuda *cuda, const cuseg_graph *g, const cs_plan *
                             const uint8_t *pixels, int bgr, const float mul[4],
                             const float add[4], cuseg_tensor *outputs);
 
+/* Bench only (bench/cuseg_bench.c's device-resident timing; not part of the
+ * API and not used by the library): the plan's steps again, enqueued on the
+ * backend's stream and not waited for. The inputs are whatever the device
+ * input buffers hold, already in the storage type (what the last cs_cuda_run
+ * uploaded and converted), and the outputs stay in the arena in the storage
+ * type: no copies, no conversions at either end, no synchronisation, and the
+ * max_unpool2d index check (the device error flag) is not read. The caller
+ * synchronises the stream and checks its status. */
+cuseg_status cs_cuda_run_resident(cs_cuda *cuda, const cs_plan *plan);
+
+/* The same for a session (host/graph/session.c): fails unless the session
+ * runs on CUDA and has planned; the caller must have run it once on inputs
+ * of the planned shape, so that the device input buffers hold an input. */
+cuseg_status cs_session_run_resident(cuseg_session *s);
+
 #endif

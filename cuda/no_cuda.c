@@ -43,3 +43,8 @@ cuseg_status cs_cuda_run_u8(cs_cuda *cuda, const cuseg_graph *g, const cs_plan *
     (void)cuda, (void)g, (void)plan, (void)pixels, (void)bgr, (void)mul, (void)add, (void)outputs;
     return cs_error(CUSEG_ERR_UNSUPPORTED, "this build of cuseg has no CUDA backend");
 }
+
+cuseg_status cs_cuda_run_resident(cs_cuda *cuda, const cs_plan *plan) {
+    (void)cuda, (void)plan;
+    return cs_error(CUSEG_ERR_UNSUPPORTED, "this build of cuseg has no CUDA backend");
+}
