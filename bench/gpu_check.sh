@@ -87,10 +87,20 @@ if has sanitize; then
     echo "== compute-sanitizer memcheck over the CUDA op and session tests (the deliberate out-of-memory test is left out: memcheck reports its failed cudaMalloc)"
     compute-sanitizer --tool memcheck --error-exitcode 1 --print-limit 20 \
         ./build-gpu/tests/cuseg_tests --gtest_filter='*CudaOps*:CudaSession*:-CudaSession.OutOfMemory*' --gtest_brief=1 || status=1
+    echo "== compute-sanitizer memcheck over cuseg-bench's GPU timing paths (host to host, device events, device-resident runs)"
+    compute-sanitizer --tool memcheck --error-exitcode 1 --print-limit 20 \
+        ./build-gpu/bench/cuseg-bench --device cuda:0 --precision fp32,bf16 --model "unet_bn:width=8+depth=2" \
+        --size 64x96 --batch 2 --warmup 1 --iters 2 --min-time 0 --no-peak || status=1
 fi
 if has bench; then
     echo "== benchmarks"
     if [ -x build-gpu/bench/cuseg-bench ]; then
+        echo "== cuseg-bench on the GPU, small: every precision's GEMM peak, the three timings, a bf16 logits check"
+        ./build-gpu/bench/cuseg-bench --device cuda:0 --precision fp32,tf32,bf16,fp16 --model "unet_bn:width=16" \
+            --size 128x128 --batch 2 --iters 3 --min-time 0 || status=1
+        ./build-gpu/bench/cuseg-bench --device cuda:0 --precision bf16 --model "deeplab_v1:classes=5+width=4" \
+            --weights tests/golden/vgg/deeplab_v1.model.safetensors \
+            --check tests/golden/vgg/deeplab_v1.io.safetensors || status=1
         bash bench/gpu_bench.sh build-gpu || status=1
     fi
 fi

@@ -126,6 +126,7 @@ struct cs_cuda_train_ctx {
     uint64_t seed;        /* dropout (op_math.h's cs_dropout_key) */
     uint64_t *draws;
     float bn_momentum;    /* 0: PyTorch's 0.1 */
+    int bn_eval;          /* BN normalises with the running statistics, kept (cs_cpu.bn_eval) */
 };
 
 struct cs_cuda_grad_io {

@@ -66,10 +66,11 @@ void cs_cuda_train_unprepare(cs_cuda_train *t, cs_plan *plan);
 
 /* Training forward on host f32 inputs; the outputs are then readable with
  * cs_cuda_train_output. Dropout draws (seed, ++*draws) as the CPU;
- * bn_momentum 0 means 0.1. Batch norms update the host running statistics. */
+ * bn_momentum 0 means 0.1. Batch norms update the host running statistics,
+ * or with bn_eval normalise with them and leave them (cs_cpu.bn_eval). */
 cuseg_status cs_cuda_train_forward(cs_cuda_train *t, const cuseg_graph *g, const cs_plan *plan,
                                    const float *const *inputs, uint64_t seed, uint64_t *draws,
-                                   float bn_momentum);
+                                   float bn_momentum, int bn_eval);
 /* Output i of the last forward (host f32, owned by t). */
 const float *cs_cuda_train_output(const cs_cuda_train *t, int i);
 
@@ -78,5 +79,20 @@ const float *cs_cuda_train_output(const cs_cuda_train *t, int i);
  * buffers). */
 cuseg_status cs_cuda_train_backward(cs_cuda_train *t, const cuseg_graph *g, const cs_plan *plan,
                                     const float *const *doutputs, float *const *param_grad);
+
+/* Bench only (bench/cuseg_bench.c's device-resident timing; not part of the
+ * API and not used by the library): the plan's steps again, enqueued on the
+ * backend's stream and not waited for. The inputs are whatever the device
+ * input buffers hold, already in the storage type (what the last cs_cuda_run
+ * uploaded and converted), and the outputs stay in the arena in the storage
+ * type: no copies, no conversions at either end, no synchronisation, and the
+ * max_unpool2d index check (the device error flag) is not read. The caller
+ * synchronises the stream and checks its status. */
+cuseg_status cs_cuda_run_resident(cs_cuda *cuda, const cs_plan *plan);
+
+/* The same for a session (host/graph/session.c): fails unless the session
+ * runs on CUDA and has planned; the caller must have run it once on inputs
+ * of the planned shape, so that the device input buffers hold an input. */
+cuseg_status cs_session_run_resident(cuseg_session *s);
 
 #endif

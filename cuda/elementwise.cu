@@ -390,7 +390,8 @@ struct bn_train_state {
     float *gamma_beta = nullptr; /* device: gamma[C], beta[C], uploaded every forward */
     float *gamma_host = nullptr, *beta_host = nullptr, *running_mean = nullptr, *running_var = nullptr;
     double pixels = 0;
-    std::vector<double> host; /* mean, var: after the forward */
+    std::vector<double> host; /* batch mean, var after the forward; eval mode: mean, -, invstd up */
+    int eval = 0;             /* the last forward ran in eval mode */
 };
 
 void bn_train_release(void *p) {
@@ -414,7 +415,7 @@ cuseg_status bn_train_prepare(cs_step *st, const cuseg_graph *g, cs_cuda *cuda) 
     s->running_var = cs_node_param(g, nd, 3)->data;
     const cs_shape &sh = st->in_shape[0];
     s->pixels = (double)sh.n * sh.h * sh.w;
-    s->host.resize(2 * (size_t)C);
+    s->host.resize(3 * (size_t)C);
     CS_CUDA_CHECK(cudaMalloc((void **)&s->stats, 5 * (size_t)C * sizeof(double)));
     CS_CUDA_CHECK(cudaMalloc((void **)&s->gamma_beta, 2 * (size_t)C * sizeof(float)));
     return CUSEG_OK;
@@ -443,15 +444,20 @@ __global__ void bn_normalize_kernel(const T *__restrict__ x, T *__restrict__ y,
     }
 }
 
-/* dx += gamma * invstd * (dy - sum_dy / M - xh * sum_dy_xc * invstd / M). */
+/* dx += gamma * invstd * (dy - sum_dy / M - xh * sum_dy_xc * invstd / M);
+ * in eval mode (constant statistics) dx += gamma * invstd * dy. */
 template <class T>
 __global__ void bn_dx_kernel(const T *__restrict__ x, const T *__restrict__ dy, T *__restrict__ dx,
                              const double *__restrict__ stats, const float *__restrict__ gb, int C,
-                             double M, size_t count) {
+                             double M, int eval, size_t count) {
     const double *mean = stats, *invstd = stats + 2 * C, *sum_dy = stats + 3 * C,
                  *sum_dy_xc = stats + 4 * C;
     CS_GRID_LOOP(i, count) {
         const int c = (int)(i % C);
+        if (eval) {
+            dx[i] = cs_store<T>(cs_load(dx[i]) + (float)(gb[c] * invstd[c] * (double)cs_load(dy[i])));
+            continue;
+        }
         const double xh = ((double)cs_load(x[i]) - mean[c]) * invstd[c];
         const double d = gb[c] * invstd[c] *
                          ((double)cs_load(dy[i]) - sum_dy[c] / M - xh * sum_dy_xc[c] * invstd[c] / M);
@@ -470,7 +476,6 @@ __global__ void bn_dparam_kernel(const double *__restrict__ stats, float *dgamma
 
 cuseg_status bn_train_forward(const cs_step *st, const cs_io *io, cs_cuda *cuda,
                               cs_cuda_train_ctx *ctx) {
-    (void)ctx;
     bn_train_state *s = (bn_train_state *)st->state;
     const int C = st->in_shape[0].c;
     const size_t count = count_of(st), pixels = count / (size_t)C;
@@ -480,15 +485,34 @@ cuseg_status bn_train_forward(const cs_step *st, const cs_io *io, cs_cuda *cuda,
                                   cudaMemcpyHostToDevice, stream));
     CS_CUDA_CHECK(cudaMemcpyAsync(s->gamma_beta + C, s->beta_host, C * sizeof(float),
                                   cudaMemcpyHostToDevice, stream));
-    CS_CUDA_CHECK(cudaMemsetAsync(s->stats, 0, 2 * (size_t)C * sizeof(double), stream));
-    CS_CHECK(cs_cuda_channel_sums(cuda->storage, io->in[0], NULL, NULL, pixels, C, s->stats, stream));
-    bn_mean_kernel<<<cs_grid(C), kCsThreads, 0, stream>>>(s->stats, C, s->pixels);
-    CS_CUDA_CHECK_LAUNCH("batch norm mean");
-    CS_CHECK(cs_cuda_channel_sums(cuda->storage, io->in[0], NULL, s->stats, pixels, C, s->stats + C,
-                                  stream));
-    bn_var_kernel<<<cs_grid(C), kCsThreads, 0, stream>>>(s->stats, C, s->pixels,
-                                                         (double)st->node->p.bn.eps);
-    CS_CUDA_CHECK_LAUNCH("batch norm variance");
+    s->eval = ctx->bn_eval;
+    if (s->eval) {
+        /* The running statistics normalise (host/ops/batchnorm.c's eval
+         * mode): mean and invstd in double on the host, then up. */
+        for (int c = 0; c < C; ++c) {
+            const double var = (double)s->running_var[c] + st->node->p.bn.eps;
+            if (!(var > 0.0))
+                return cs_error(CUSEG_ERR_INVALID_ARGUMENT,
+                                "running_var[%d] + eps = %g is not positive", c, var);
+            s->host[c] = s->running_mean[c];
+            s->host[C + c] = var;
+            s->host[2 * C + c] = 1.0 / sqrt(var);
+        }
+        /* pageable: staged before the call returns, so host may change after */
+        CS_CUDA_CHECK(cudaMemcpyAsync(s->stats, s->host.data(), 3 * (size_t)C * sizeof(double),
+                                      cudaMemcpyHostToDevice, stream));
+    } else {
+        CS_CUDA_CHECK(cudaMemsetAsync(s->stats, 0, 2 * (size_t)C * sizeof(double), stream));
+        CS_CHECK(cs_cuda_channel_sums(cuda->storage, io->in[0], NULL, NULL, pixels, C, s->stats,
+                                      stream));
+        bn_mean_kernel<<<cs_grid(C), kCsThreads, 0, stream>>>(s->stats, C, s->pixels);
+        CS_CUDA_CHECK_LAUNCH("batch norm mean");
+        CS_CHECK(cs_cuda_channel_sums(cuda->storage, io->in[0], NULL, s->stats, pixels, C,
+                                      s->stats + C, stream));
+        bn_var_kernel<<<cs_grid(C), kCsThreads, 0, stream>>>(s->stats, C, s->pixels,
+                                                             (double)st->node->p.bn.eps);
+        CS_CUDA_CHECK_LAUNCH("batch norm variance");
+    }
     return cs_with_storage(cuda->storage, [&](auto t) {
         using T = decltype(t);
         bn_normalize_kernel<T><<<cs_grid(count), kCsThreads, 0, stream>>>(
@@ -502,6 +526,7 @@ cuseg_status bn_train_forward(const cs_step *st, const cs_io *io, cs_cuda *cuda,
  * variance of this forward. */
 cuseg_status bn_train_after_forward(const cs_step *st, cs_cuda_train_ctx *ctx) {
     bn_train_state *s = (bn_train_state *)st->state;
+    if (s->eval) return CUSEG_OK; /* the running statistics stay */
     const int C = st->in_shape[0].c;
     /* The forward's stream has finished: a plain copy, no stall inside it. */
     CS_CUDA_CHECK(cudaMemcpy(s->host.data(), s->stats, 2 * (size_t)C * sizeof(double),
@@ -538,7 +563,7 @@ cuseg_status bn_train_backward(const cs_step *st, const cs_cuda_grad_io *io, cs_
         using T = decltype(t);
         bn_dx_kernel<T><<<cs_grid(count), kCsThreads, 0, stream>>>(
             (const T *)io->in[0], (const T *)io->dout[0], (T *)io->din[0], s->stats, s->gamma_beta,
-            C, s->pixels, count);
+            C, s->pixels, s->eval, count);
         CS_CUDA_CHECK_LAUNCH("batch norm backward");
         return CUSEG_OK;
     });

@@ -269,6 +269,13 @@ extern "C" cuseg_status cs_cuda_prepare(cs_cuda *cuda, const cuseg_graph *g, cs_
 
 static cuseg_status run_steps(cs_cuda *cuda, const cuseg_graph *g, const cs_plan *plan,
                               cuseg_tensor *outputs);
+static cuseg_status enqueue_steps(cs_cuda *cuda, const cs_plan *plan, int *uses_flag);
+
+extern "C" cuseg_status cs_cuda_run_resident(cs_cuda *cuda, const cs_plan *plan) {
+    CS_CHECK(use_device(cuda));
+    int uses_flag = 0; /* not checked here: see backend.h */
+    return enqueue_steps(cuda, plan, &uses_flag);
+}
 
 extern "C" cuseg_status cs_cuda_run_u8(cs_cuda *cuda, const cuseg_graph *g, const cs_plan *plan,
                                        const uint8_t *pixels, int bgr, const float mul[4],
@@ -302,11 +309,10 @@ extern "C" cuseg_status cs_cuda_run(cs_cuda *cuda, const cuseg_graph *g, const c
     return run_steps(cuda, g, plan, outputs);
 }
 
-/* The plan's steps on the stream, then the outputs to the host. */
-static cuseg_status run_steps(cs_cuda *cuda, const cuseg_graph *g, const cs_plan *plan,
-                              cuseg_tensor *outputs) {
+/* The plan's steps on the stream, not waited for; *uses_flag is set when a
+ * step may raise the device error flag. */
+static cuseg_status enqueue_steps(cs_cuda *cuda, const cs_plan *plan, int *uses_flag) {
     cudaStream_t stream = cuda->stream;
-    int uses_flag = 0;
     for (int i = 0; i < plan->n_steps; ++i) {
         const cs_step *st = &plan->steps[i];
         const void *in_local[8], **in = in_local;
@@ -337,8 +343,17 @@ static cuseg_status run_steps(cs_cuda *cuda, const cuseg_graph *g, const cs_plan
         if (ev[0]) cudaEventDestroy(ev[0]);
         if (ev[1]) cudaEventDestroy(ev[1]);
         if (s != CUSEG_OK) return cs_cuda_step_error(s, st);
-        uses_flag |= st->node->op == CS_OP_MAX_UNPOOL2D;
+        *uses_flag |= st->node->op == CS_OP_MAX_UNPOOL2D;
     }
+    return CUSEG_OK;
+}
+
+/* The plan's steps on the stream, then the outputs to the host. */
+static cuseg_status run_steps(cs_cuda *cuda, const cuseg_graph *g, const cs_plan *plan,
+                              cuseg_tensor *outputs) {
+    cudaStream_t stream = cuda->stream;
+    int uses_flag = 0;
+    CS_CHECK(enqueue_steps(cuda, plan, &uses_flag));
     for (int i = 0; i < g->n_outputs; ++i) {
         const cs_shape *s = &plan->value_shape[g->outputs[i]];
         const size_t count = cs_shape_count(s);

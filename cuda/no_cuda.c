@@ -63,8 +63,9 @@ void cs_cuda_train_unprepare(cs_cuda_train *t, cs_plan *plan) { (void)t, (void)p
 
 cuseg_status cs_cuda_train_forward(cs_cuda_train *t, const cuseg_graph *g, const cs_plan *plan,
                                    const float *const *inputs, uint64_t seed, uint64_t *draws,
-                                   float bn_momentum) {
+                                   float bn_momentum, int bn_eval) {
     (void)t, (void)g, (void)plan, (void)inputs, (void)seed, (void)draws, (void)bn_momentum;
+    (void)bn_eval;
     return cs_error(CUSEG_ERR_UNSUPPORTED, "this build of cuseg has no CUDA backend");
 }
 
@@ -76,5 +77,8 @@ const float *cs_cuda_train_output(const cs_cuda_train *t, int i) {
 cuseg_status cs_cuda_train_backward(cs_cuda_train *t, const cuseg_graph *g, const cs_plan *plan,
                                     const float *const *doutputs, float *const *param_grad) {
     (void)t, (void)g, (void)plan, (void)doutputs, (void)param_grad;
+
+cuseg_status cs_cuda_run_resident(cs_cuda *cuda, const cs_plan *plan) {
+    (void)cuda, (void)plan;
     return cs_error(CUSEG_ERR_UNSUPPORTED, "this build of cuseg has no CUDA backend");
 }

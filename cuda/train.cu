@@ -202,7 +202,8 @@ extern "C" cuseg_status cs_cuda_train_prepare(cs_cuda_train *t, const cuseg_grap
 
 extern "C" cuseg_status cs_cuda_train_forward(cs_cuda_train *t, const cuseg_graph *g,
                                               const cs_plan *plan, const float *const *inputs,
-                                              uint64_t seed, uint64_t *draws, float bn_momentum) {
+                                              uint64_t seed, uint64_t *draws, float bn_momentum,
+                                              int bn_eval) {
     cs_cuda *cuda = t->cuda;
     cudaStream_t stream = cuda->stream;
     CS_CUDA_CHECK(cudaSetDevice(cuda->device));
@@ -214,7 +215,7 @@ extern "C" cuseg_status cs_cuda_train_forward(cs_cuda_train *t, const cuseg_grap
                                       cudaMemcpyHostToDevice, stream));
         if (!f32) CS_CHECK(cs_cuda_to_storage(cuda->storage, t->stage, t->input_dev[i], count, stream));
     }
-    cs_cuda_train_ctx ctx = {g, seed, draws, bn_momentum};
+    cs_cuda_train_ctx ctx = {g, seed, draws, bn_momentum, bn_eval};
     for (int i = 0; i < plan->n_steps; ++i) {
         const cs_step *st = &plan->steps[i];
         std::vector<const void *> in((size_t)st->n_in + 1);

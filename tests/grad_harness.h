@@ -31,6 +31,8 @@ struct GradCheck {
     double h = 1e-3;
     double tol = 1e-4;
     std::vector<bool> skip_input; /* inputs with no gradient (int indices, 'like' values) */
+    std::vector<bool> skip_param; /* parameters with no gradient (buffers read by the forward) */
+    bool bn_eval = false;         /* cs_cpu.bn_eval: batch norms in eval mode while training */
 };
 
 /* Builds a one-node graph with `build` (which receives the input values and
@@ -68,6 +70,7 @@ inline void check_grad(const std::vector<Input> &inputs, const std::function<int
     cs_cpu cpu = {};
     cpu.n_threads = 2;
     cpu.training = 1;
+    cpu.bn_eval = opt.bn_eval;
     ASSERT_EQ(dnnl_engine_create(&cpu.engine, dnnl_cpu, 0), dnnl_success);
     ASSERT_EQ(dnnl_stream_create(&cpu.stream, cpu.engine, dnnl_stream_default_flags), dnnl_success);
     if (def->cpu_prepare) {
@@ -97,8 +100,9 @@ inline void check_grad(const std::vector<Input> &inputs, const std::function<int
         din_ptr.push_back(skip ? nullptr : din[i].data());
     }
     for (size_t i = 0; i < params.size(); ++i) {
+        const bool skip = i < opt.skip_param.size() && opt.skip_param[i];
         dparam[i].assign(params[i].size(), 0.5f);
-        dparam_ptr.push_back(dparam[i].data());
+        dparam_ptr.push_back(skip ? nullptr : dparam[i].data());
     }
     const cs_grad_io gio = {in_ptr.data(), (const void *const *)out_ptr.data(), dout.data(), din_ptr.data(),
                             dparam_ptr.data()};
@@ -137,7 +141,8 @@ inline void check_grad(const std::vector<Input> &inputs, const std::function<int
     };
     for (size_t i = 0; i < inputs.size(); ++i)
         if (din_ptr[i]) compare(x64, i, din[i], "gradient of input " + std::to_string(i));
-    for (size_t i = 0; i < params.size(); ++i) compare(p64, i, dparam[i], "gradient of parameter " + std::to_string(i));
+    for (size_t i = 0; i < params.size(); ++i)
+        if (dparam_ptr[i]) compare(p64, i, dparam[i], "gradient of parameter " + std::to_string(i));
 
     if (st->state && def->cpu_release) def->cpu_release(st->state);
     st->state = nullptr;

@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "cuseg.h"
+#include "model_maker.h"
 extern "C" {
 #include "io/image.h"
 }
@@ -50,44 +51,8 @@ std::string slurp(const std::string &path) {
 /* A U-Net with random weights (fan-in scaled so logits vary) and
  * preprocessing metadata, saved to path. */
 void make_model(const std::string &path) {
-    cuseg_graph *g = nullptr;
-    ASSERT_EQ(cuseg_arch_build("unet_bn", "classes=5,width=4,depth=2,upsampling=bilinear", &g), CUSEG_OK)
-        << cuseg_last_error();
-    std::mt19937 rng(3);
-    for (int i = 0; i < cuseg_graph_param_count(g); ++i) {
-        const char *name;
-        int dims[4], nd;
-        ASSERT_EQ(cuseg_graph_param_info(g, i, &name, dims, &nd), CUSEG_OK);
-        size_t count = 1, fan = 1;
-        for (int k = 0; k < nd; ++k) count *= dims[k];
-        for (int k = 1; k < nd; ++k) fan *= dims[k];
-        const bool var = std::strstr(name, "running_var") != nullptr;
-        const bool vec = nd == 1 && !var;
-        const bool gamma = vec && std::strstr(name, ".weight") != nullptr;
-        const float a = var ? 0.5f : vec ? 0.1f : std::sqrt(3.0f / (float)fan);
-        std::uniform_real_distribution<float> u(-a, a);
-        std::vector<float> v(count);
-        for (auto &x : v) x = var || gamma ? 1.0f + u(rng) : u(rng);
-        ASSERT_EQ(cuseg_graph_set_param(g, name, v.data(), count), CUSEG_OK);
-    }
-    ASSERT_EQ(cuseg_graph_set_meta(g, "mean", "0.485,0.456,0.406"), CUSEG_OK);
-    ASSERT_EQ(cuseg_graph_set_meta(g, "std", "0.229,0.224,0.225"), CUSEG_OK);
-    cuseg_model *m = nullptr;
-    ASSERT_EQ(cuseg_model_create(&g, &m), CUSEG_OK) << cuseg_last_error();
-    ASSERT_EQ(cuseg_model_save(m, path.c_str()), CUSEG_OK) << cuseg_last_error();
-    cuseg_model_release(m);
-}
-
-/* Smooth random RGB (classes then form regions, not noise). */
-std::vector<uint8_t> make_pixels(int h, int w, uint32_t seed) {
-    std::vector<uint8_t> img((size_t)h * w * 3);
-    const double f1 = 0.05 + 0.01 * (seed % 7), f2 = 0.03 + 0.01 * (seed % 5);
-    for (int y = 0; y < h; ++y)
-        for (int x = 0; x < w; ++x)
-            for (int c = 0; c < 3; ++c)
-                img[((size_t)y * w + x) * 3 + c] =
-                    (uint8_t)(127.5 + 120 * std::sin(f1 * x * (c + 1) + seed) * std::cos(f2 * y + c * seed));
-    return img;
+    cstest::save_random_model(path, "unet_bn", "classes=5,width=4,depth=2,upsampling=bilinear", 3,
+                              {{"mean", "0.485,0.456,0.406"}, {"std", "0.229,0.224,0.225"}});
 }
 
 std::string encode_jpeg(const std::vector<uint8_t> &rgb, int h, int w) {
@@ -216,7 +181,7 @@ class Service : public testing::Test {
             Image im;
             im.h = s[0], im.w = s[1];
             im.name = "p" + std::to_string(seed);
-            const auto px = make_pixels(im.h, im.w, seed++);
+            const auto px = cstest::smooth_image(im.h, im.w, seed++);
             const std::string path = d + "/in/" + im.name + ".png";
             ASSERT_EQ(cs_png_write(path.c_str(), px.data(), im.h, im.w, 3, 8, nullptr), CUSEG_OK);
             im.body = slurp(path);
@@ -226,7 +191,7 @@ class Service : public testing::Test {
             Image im;
             im.h = 40, im.w = 48;
             im.name = "j" + std::to_string(k);
-            im.body = encode_jpeg(make_pixels(im.h, im.w, seed++), im.h, im.w);
+            im.body = encode_jpeg(cstest::smooth_image(im.h, im.w, seed++), im.h, im.w);
             std::ofstream(d + "/in/" + im.name + ".jpg", std::ios::binary) << im.body;
             images_->push_back(im);
         }
@@ -363,11 +328,11 @@ TEST_F(Service, BadBodiesGet4xxAndTheServiceKeepsServing) {
     const Image &good = (*images_)[0];
     const std::string big_image = [] {
         std::string path = *dir_ + "/big.png";
-        const auto px = make_pixels(80, 80, 9); /* 6400 pixels > kMaxPixels, small file */
+        const auto px = cstest::smooth_image(80, 80, 9); /* 6400 pixels > kMaxPixels, small file */
         EXPECT_EQ(cs_png_write(path.c_str(), px.data(), 80, 80, 3, 8, nullptr), CUSEG_OK);
         return slurp(path);
     }();
-    const std::string big_jpeg = encode_jpeg(make_pixels(80, 80, 9), 80, 80);
+    const std::string big_jpeg = encode_jpeg(cstest::smooth_image(80, 80, 9), 80, 80);
     struct Case {
         std::string what, body, query;
         int status;
@@ -427,7 +392,18 @@ TEST_F(Service, MetricsCountRequestsErrorsAndLatency) {
         ASSERT_TRUE(r);
         EXPECT_EQ(r->status, 415);
     }
-    const std::string after = metrics_text();
+    /* httplib calls the logger, which counts a request, after the response
+     * is written: on a busy machine the client can ask for /metrics before
+     * the last count lands, so wait (bounded) for the counts to settle. */
+    const std::string ok_count = "cuseg_http_requests_total{path=\"/v1/segment\",code=\"200\"}";
+    const std::string bad_count = "cuseg_http_requests_total{path=\"/v1/segment\",code=\"415\"}";
+    std::string after = metrics_text();
+    for (int k = 0; k < 200 && (metric(after, ok_count) - metric(before, ok_count) < 3 ||
+                                metric(after, bad_count) - metric(before, bad_count) < 2);
+         ++k) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(25));
+        after = metrics_text();
+    }
     auto delta = [&](const std::string &name) { return metric(after, name) - metric(before, name); };
     EXPECT_EQ(delta("cuseg_http_requests_total{path=\"/v1/segment\",code=\"200\"}"), 3) << after;
     EXPECT_EQ(delta("cuseg_http_requests_total{path=\"/v1/segment\",code=\"415\"}"), 2) << after;

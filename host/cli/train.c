@@ -16,14 +16,18 @@ static int usage(FILE *f, int code) {
 "epoch, atomic), DIR/init.safetensors (initial weights) and DIR/log.csv (one row per epoch).\n"
 "\n"
 "data (DATA: a pair-list file \"IMAGE LABEL\" per line, a directory with images/ + labels/\n"
-"(or image/ + label/) paired by file stem, or a VOC root with JPEGImages/):\n"
+"(or image/ + label/) paired by file stem, a VOC root with JPEGImages/, or a labelme\n"
+"directory of IMG.json beside IMG.jpg|png; .json labels are labelme shapes, drawn as\n"
+"cuseg convert labelme draws them):\n"
 "  --root DIR            base of relative paths in pair lists (default: the list's directory)\n"
 "  --train-split S       VOC split for --train (train); --val-split S (val)\n"
 "  --classes N           must equal the model's classes (default: taken from the model)\n"
 "  --ignore V            label value ignored by loss and metrics (255; -1: none)\n"
 "  --label-values LIST   stored values -> classes 0,1,..., e.g. 0,255 for 0/255 masks\n"
 "  --palette FILE        RGB colour labels: one \"R G B [name]\" line per class, \"ignore R G B\"\n"
-"  --class-names LIST    comma-separated names stored in the model\n"
+"  --class-names LIST    comma-separated names stored in the model; for labelme labels the\n"
+"                        label -> class map (position; a leading __ignore__ maps to --ignore).\n"
+"                        Without it labelme labels use labels.txt in DATA (or its parent)\n"
 "augmentation (training only; validation uses the resize policy alone):\n"
 "  --resize HxW          stretch every image to HxW     --letterbox HxW  keep_image_size: pad to\n"
 "                        a square at the top left, then resize (borders: 0 / ignore)\n"
@@ -38,7 +42,13 @@ static int usage(FILE *f, int code) {
 "  --schedule poly|cosine|step|constant (poly)  --power P (0.9)  --min-lr LR (0)\n"
 "  --step-epochs E  --gamma G (0.1)  --warmup STEPS (0)  --warmup-start F (0.001)\n"
 "  --clip NORM (max gradient norm, off)  --freeze PREFIXES (comma-separated parameter-name\n"
-"                        prefixes kept fixed, e.g. backbone.)  --init FILE (initial weights)\n"
+"                        prefixes kept fixed, e.g. backbone.)\n"
+"  --init FILE           initial weights: every tensor must match the model\n"
+"  --init-partial        with --init: load the tensors whose name and shape match, keep the\n"
+"                        fresh initialisation for the others (e.g. the classifier when the\n"
+"                        class count differs), each reported on stderr\n"
+"  --bn train|eval|frozen  batch norms: batch statistics (train, default); running statistics,\n"
+"                        kept fixed, gamma/beta learn (eval); eval with gamma/beta fixed (frozen)\n"
 "  --loss SPEC           weighted sum, e.g. ce, dice, focal, ce=1,dice=0.5 (ce)\n"
 "  --class-weights LIST  cross-entropy class weights  --label-smoothing X (0)\n"
 "  --focal-gamma G (2)  --focal-alpha A (none)  --aux-weight W (0.4, auxiliary outputs)\n"
@@ -114,6 +124,7 @@ int cs_cli_train(int argc, char **argv) {
         if (!strcmp(a, "--nesterov")) { c.optim.nesterov = 1; continue; }
         if (!strcmp(a, "--no-decay-norm-bias")) { c.no_decay_norm_bias = 1; continue; }
         if (!strcmp(a, "--resume")) { c.resume = 1; continue; }
+        if (!strcmp(a, "--init-partial")) { c.init_partial = 1; continue; }
         if (!strcmp(a, "--quiet")) { c.quiet = 1; continue; }
         if (i + 1 >= argc || strncmp(a, "--", 2) != 0) {
             fprintf(stderr, "cuseg train: %s '%s'\n\n", strncmp(a, "--", 2) ? "unexpected argument" : "missing value for", a);
@@ -203,6 +214,12 @@ int cs_cli_train(int argc, char **argv) {
         } else if (!strcmp(a, "--warmup-start")) FLOAT_ARG(c.schedule.warmup_start);
         else if (!strcmp(a, "--clip")) FLOAT_ARG(c.clip);
         else if (!strcmp(a, "--freeze")) c.freeze = v;
+        else if (!strcmp(a, "--bn")) {
+            if (!strcmp(v, "train")) c.bn_mode = CS_BN_TRAIN;
+            else if (!strcmp(v, "eval")) c.bn_mode = CS_BN_EVAL;
+            else if (!strcmp(v, "frozen")) c.bn_mode = CS_BN_FROZEN;
+            else return bad(a, v);
+        }
         else if (!strcmp(a, "--loss")) {
             if (!parse_loss(v, &c)) return bad(a, v);
         } else if (!strcmp(a, "--class-weights")) {
@@ -240,6 +257,10 @@ int cs_cli_train(int argc, char **argv) {
     if (!c.arch || !c.train_data || !c.out_dir) {
         fprintf(stderr, "cuseg train: --arch, --train and --out are required\n\n");
         return usage(stderr, 2);
+    }
+    if (c.init_partial && !c.init) {
+        fprintf(stderr, "cuseg train: --init-partial needs --init FILE\n");
+        return 2;
     }
     if (palette && label_values) {
         fprintf(stderr, "cuseg train: --palette and --label-values exclude each other\n");

@@ -295,6 +295,13 @@ cuseg_status cuseg_session_run(cuseg_session *s, const cuseg_tensor *const *inpu
     return CUSEG_OK;
 }
 
+cuseg_status cs_session_run_resident(cuseg_session *s) {
+    CS_CHECK_ARG(s, "cs_session_run_resident: session is NULL");
+    CS_CHECK_ARG(s->cuda, "cs_session_run_resident: the session runs on the CPU");
+    CS_CHECK_ARG(s->planned, "cs_session_run_resident: run the session once first");
+    return cs_cuda_run_resident(s->cuda, &s->plan);
+}
+
 cuseg_status cuseg_session_run_u8(cuseg_session *s, const uint8_t *pixels, int n, int h, int w,
                                   int c) {
     CS_CHECK_ARG(s && pixels, "cuseg_session_run_u8: NULL argument");

@@ -10,6 +10,7 @@
 
 #include <jpeglib.h>
 
+#include "core/fs.h"
 #include "core/status.h"
 
 /* Decoders refuse images above this many pixels (a corrupt header can claim
@@ -268,6 +269,8 @@ cuseg_status cs_image_read(const char *path, cs_image_mode mode, cs_image *out) 
 /* ---------------------------------------------------------------- PNG writing */
 
 typedef struct png_sink {
+    unsigned char *data;
+    size_t size, cap;
     char message[256];
     jmp_buf jump;
 } png_sink;
@@ -278,52 +281,76 @@ static void png_write_error(png_structp png, png_const_charp msg) {
     longjmp(s->jump, 1);
 }
 
-cuseg_status cs_png_write(const char *path, const void *data, int h, int w, int c, int bit_depth,
-                          const uint8_t *palette) {
-    CS_CHECK_ARG(path && data, "cs_png_write: NULL argument");
+static void png_write_mem(png_structp png, png_bytep bytes, png_size_t n) {
+    png_sink *s = png_get_io_ptr(png);
+    if (n > s->cap - s->size) {
+        size_t cap = s->cap ? s->cap : 4096;
+        while (cap - s->size < n) cap *= 2;
+        unsigned char *p = realloc(s->data, cap);
+        if (!p) png_error(png, "out of memory");
+        s->data = p;
+        s->cap = cap;
+    }
+    memcpy(s->data + s->size, bytes, n);
+    s->size += n;
+}
+
+static void png_flush_mem(png_structp png) { (void)png; }
+
+cuseg_status cs_png_encode(const void *data, int h, int w, int c, int bit_depth, const uint8_t *palette,
+                           int compression, unsigned char **out, size_t *size) {
+    CS_CHECK_ARG(data && out && size, "cs_png_encode: NULL argument");
     CS_CHECK_ARG(h > 0 && w > 0 && (c == 1 || c == 3 || c == 4) && (bit_depth == 8 || bit_depth == 16) &&
-                     (!palette || (c == 1 && bit_depth == 8)),
-                 "cs_png_write %s: unsupported layout %dx%dx%d, %d bit%s", path, h, w, c, bit_depth,
-                 palette ? ", palette" : "");
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp)
-        return cs_error(CUSEG_ERR_INVALID_ARGUMENT, "cs_png_write: path too long");
-    FILE *volatile f = fopen(tmp, "wb");
-    if (!f) return cs_error(CUSEG_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
+                     (!palette || (c == 1 && bit_depth == 8)) && compression >= -1 && compression <= 9,
+                 "PNG: unsupported layout %dx%dx%d, %d bit%s, compression %d", h, w, c, bit_depth,
+                 palette ? ", palette" : "", compression);
+    *out = NULL;
+    *size = 0;
     png_sink sink;
     memset(&sink, 0, sizeof sink);
     png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &sink, png_write_error, png_on_warning);
     png_infop info = png ? png_create_info_struct(png) : NULL;
     if (!info || setjmp(sink.jump)) {
         png_destroy_write_struct(&png, &info);
-        fclose(f);
-        remove(tmp);
-        return cs_error(CUSEG_ERR_IO, "%s: cannot write PNG: %s", path, info ? sink.message : "out of memory");
+        free(sink.data);
+        return cs_error(info ? CUSEG_ERR_IO : CUSEG_ERR_OUT_OF_MEMORY, "cannot encode PNG: %s",
+                        info ? sink.message : "out of memory");
     }
-    png_init_io(png, f);
+    png_set_write_fn(png, &sink, png_write_mem, png_flush_mem);
     const int color = palette ? PNG_COLOR_TYPE_PALETTE
                       : c == 1  ? PNG_COLOR_TYPE_GRAY
                       : c == 3  ? PNG_COLOR_TYPE_RGB
                                 : PNG_COLOR_TYPE_RGB_ALPHA;
     png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, bit_depth, color, PNG_INTERLACE_NONE,
                  PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    if (compression >= 0) png_set_compression_level(png, compression);
     if (palette) {
         png_color pal[256];
         for (int i = 0; i < 256; ++i) pal[i] = (png_color){palette[3 * i], palette[3 * i + 1], palette[3 * i + 2]};
         png_set_PLTE(png, info, pal, 256);
     }
     png_write_info(png, info);
-    if (bit_depth == 16) png_set_swap(png);
+    if (bit_depth == 16) {
+        const uint16_t probe = 1;
+        if (*(const unsigned char *)&probe == 1) png_set_swap(png); /* PNG stores big-endian */
+    }
     const size_t row_bytes = (size_t)w * c * (bit_depth / 8);
     for (int y = 0; y < h; ++y) png_write_row(png, (png_const_bytep)data + (size_t)y * row_bytes);
     png_write_end(png, info);
     png_destroy_write_struct(&png, &info);
-    int bad = fflush(f) != 0 || fsync(fileno(f)) != 0;
-    bad |= fclose(f) != 0;
-    if (bad || rename(tmp, path) != 0) {
-        cuseg_status st = cs_error(CUSEG_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
-        remove(tmp);
-        return st;
-    }
+    *out = sink.data;
+    *size = sink.size;
     return CUSEG_OK;
+}
+
+cuseg_status cs_png_write(const char *path, const void *data, int h, int w, int c, int bit_depth,
+                          const uint8_t *palette) {
+    CS_CHECK_ARG(path, "cs_png_write: NULL path");
+    unsigned char *bytes = NULL;
+    size_t size = 0;
+    cuseg_status st = cs_png_encode(data, h, w, c, bit_depth, palette, -1, &bytes, &size);
+    if (st != CUSEG_OK) return cs_error_context(st, "%s", path);
+    st = cs_write_file_atomic(path, bytes, size);
+    free(bytes);
+    return st;
 }

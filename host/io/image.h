@@ -33,10 +33,17 @@ cuseg_status cs_image_decode(const void *bytes, size_t size, const char *what, c
                              cs_image *out);
 void cs_image_free(cs_image *img);
 
-/* Writes an 8- or 16-bit PNG with 1 (gray), 3 (RGB) or 4 (RGBA) channels, or
- * an 8-bit palette PNG when `palette` (256 RGB triples) is given with c = 1.
- * Atomic: "<path>.tmp.<pid>" then rename; an existing file is untouched on
- * failure and no temporary is left behind. */
+/* Encodes an 8- or 16-bit PNG (16-bit samples in host byte order) with 1
+ * (gray), 3 (RGB) or 4 (RGBA) channels, or an 8-bit palette PNG when
+ * `palette` (256 RGB triples) is given with c = 1, into *out (malloc'd,
+ * *size bytes; the caller frees it). compression: zlib level 0-9, or -1 for
+ * libpng's default. */
+cuseg_status cs_png_encode(const void *data, int h, int w, int c, int bit_depth, const uint8_t *palette,
+                           int compression, unsigned char **out, size_t *size);
+
+/* cs_png_encode at the default level, written to `path` atomically
+ * (cs_write_file_atomic: an existing file is untouched on failure and no
+ * temporary is left behind). */
 cuseg_status cs_png_write(const char *path, const void *data, int h, int w, int c, int bit_depth,
                           const uint8_t *palette);
 

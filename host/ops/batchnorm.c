@@ -37,7 +37,8 @@ static cuseg_status bn_infer(const cs_node *node, const cs_shape *in, cs_shape *
 typedef struct bn_state {
     float *scale, *shift;
     float *gamma, *beta, *running_mean, *running_var;
-    double *mean, *invstd;
+    double *mean, *invstd; /* of the batch, or the running ones in eval mode */
+    int eval;              /* the last training forward ran in eval mode */
 } bn_state;
 
 static void bn_release(void *state) {
@@ -120,7 +121,17 @@ static cuseg_status bn_forward(const cs_step *st, const cs_io *io, cs_cpu *cpu) 
     bn_state *s = st->state;
     const float *x = io->in[0];
     float *y = io->out[0];
-    if (s->mean) { /* training: normalise with this batch's statistics */
+    if (s->mean && cpu->bn_eval) { /* training, BN in eval mode: the running statistics, kept */
+        s->eval = 1;
+        for (int c = 0; c < C; ++c) {
+            const double var = (double)s->running_var[c] + st->node->p.bn.eps;
+            if (!(var > 0.0))
+                return cs_error(CUSEG_ERR_INVALID_ARGUMENT, "running_var[%d] + eps = %g is not positive", c, var);
+            s->mean[c] = s->running_mean[c];
+            s->invstd[c] = 1.0 / sqrt(var);
+        }
+    } else if (s->mean) { /* training: normalise with this batch's statistics */
+        s->eval = 0;
         const double M = (double)pixels, eps = st->node->p.bn.eps;
         const double momentum = cpu->bn_momentum > 0 ? cpu->bn_momentum : 0.1; /* PyTorch's default */
         channel_sums(x, NULL, NULL, pixels, C, s->mean, cpu->n_threads);
@@ -135,6 +146,8 @@ static cuseg_status bn_forward(const cs_step *st, const cs_io *io, cs_cpu *cpu) 
                                         momentum * (M > 1 ? var * M / (M - 1) : var));
             s->invstd[c] = 1.0 / sqrt(var + eps);
         }
+    }
+    if (s->mean) {
 #pragma omp parallel for num_threads(cpu->n_threads) schedule(static)
         for (long p = 0; p < pixels; ++p)
             for (int c = 0; c < C; ++c) {
@@ -156,7 +169,9 @@ static cuseg_status bn_forward(const cs_step *st, const cs_io *io, cs_cpu *cpu) 
 /* Training-mode gradients (batch statistics), per channel with M pixels and
  * xh = (x - mean) * invstd:
  *   dbeta = sum dy, dgamma = sum dy * xh,
- *   dx = gamma * invstd * (dy - dbeta / M - xh * dgamma / M). */
+ *   dx = gamma * invstd * (dy - dbeta / M - xh * dgamma / M).
+ * In eval mode mean and invstd are constants (the running statistics), so
+ * BN is a per-channel affine map: dx = gamma * invstd * dy. */
 static cuseg_status bn_backward(const cs_step *st, const cs_grad_io *io, cs_cpu *cpu) {
     const bn_state *s = st->state;
     if (!s->mean) return cs_error(CUSEG_ERR_INTERNAL, "backward on a step prepared for inference");
@@ -182,6 +197,10 @@ static cuseg_status bn_backward(const cs_step *st, const cs_grad_io *io, cs_cpu 
         for (long p = 0; p < pixels; ++p)
             for (int c = 0; c < C; ++c) {
                 const size_t i = (size_t)p * C + c;
+                if (s->eval) {
+                    dx[i] += (float)(s->gamma[c] * s->invstd[c] * dy[i]);
+                    continue;
+                }
                 const double xh = (x[i] - s->mean[c]) * s->invstd[c];
                 dx[i] += (float)(s->gamma[c] * s->invstd[c] *
                                  (dy[i] - sum_dy[c] / M - xh * sum_dy_xc[c] * s->invstd[c] / M));

@@ -18,6 +18,10 @@ struct cs_cpu {
      * folding, parameters read in place each run, batch statistics). */
     int training;
     float bn_momentum; /* running-statistics momentum in training; 0: PyTorch's 0.1 */
+    /* Training with batch norms in eval mode (PyTorch's bn.eval() inside
+     * model.train()): normalise with the running statistics, which stay as
+     * they are; gamma and beta still get gradients. */
+    int bn_eval;
     /* Training: weight gradients from oneDNN's plain-layout (GEMM-based)
      * kernel instead of the JIT kernel for the ISA: ~20x slower. The two
      * agree within ~2e-6 norm-wise (tests/train/test_train_parity.cpp), but

@@ -2,13 +2,16 @@
  *
  * Lattice construction follows densecrf's permutohedral.cpp (SSE path, the
  * one pip builds of pydensecrf run on x86-64) step by step, so the vertices,
- * barycentric weights and blur neighbours are the same; only the data layout
- * differs: the splat is a gather per vertex over a CSR list of its
- * (point, weight) entries (no atomics, deterministic, same summation order as
- * densecrf's pixel loop), which is also the form a CUDA kernel wants. */
+ * barycentric weights and blur neighbours are the same. Every vertex sums
+ * its points in ascending order, as densecrf's pixel loop does: on the CPU
+ * a scatter in point order split by vertex ranges between threads
+ * (cs_lattice_splat_points), on the GPU a gather per vertex over a CSR list
+ * of its entries (cs_lattice_splat is that gather's reference). Both are
+ * deterministic, free of atomics and equal bit for bit. */
 #include "post/crf.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -221,12 +224,25 @@ cuseg_status cs_lattice_init(cs_lattice *lat, const float *features, int n, int 
         (st = cs_alloc((void **)&hs.keys, (size_t)hs.keys_cap * sizeof *hs.keys, "CRF lattice keys")))
         goto fail;
     memset(hs.table, 0xff, hs.cap * sizeof *hs.table);
+    /* Neighbouring pixels mostly share their simplex (features change
+     * little from one pixel to the next), so the previous point's vertex of
+     * the same remainder is checked before the hash table: most lookups end
+     * there instead of in a cache-missing probe. */
+    lattice_key prev_key[CS_LATTICE_MAX_D + 1];
+    int32_t prev_vertex[CS_LATTICE_MAX_D + 1];
+    for (int r = 0; r < dp1; ++r) prev_vertex[r] = -1;
     for (size_t e0 = 0; e0 < entries; e0 += dp1) {
         for (int r = 0; r < dp1; ++r) {
             lattice_key key;
             int32_t v = 0;
             lattice_vertex_key(rem0 + e0, rank + e0, d, r, &key);
-            if ((st = hash_insert(&hs, &key, &v))) goto fail;
+            if (prev_vertex[r] >= 0 && key_equal(&key, &prev_key[r])) {
+                v = prev_vertex[r];
+            } else {
+                if ((st = hash_insert(&hs, &key, &v))) goto fail;
+                prev_key[r] = key;
+                prev_vertex[r] = v;
+            }
             lat->offset[e0 + r] = v + 1;
         }
     }
@@ -304,6 +320,34 @@ void cs_lattice_splat(const cs_lattice *lat, const float *in, int stride, const 
     }
 }
 
+void cs_lattice_splat_points(const cs_lattice *lat, const float *in, int stride, const float *weight,
+                             float *values, int threads) {
+    const int dp1 = lat->d + 1, n = lat->n, m = lat->m;
+    memset(values, 0, (size_t)stride * sizeof *values);
+    /* Each thread owns a contiguous range of vertex rows and scans all
+     * points in order, adding only into its rows: every vertex still sums
+     * its points in ascending order (the gather's order, so the result does
+     * not depend on the thread count), q is read sequentially, and the
+     * random writes stay in the smaller vertex array. */
+#pragma omp parallel num_threads(threads)
+    {
+        const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+        const int32_t lo = 1 + (int32_t)((int64_t)m * t / nt), hi = 1 + (int32_t)((int64_t)m * (t + 1) / nt);
+        memset(values + (size_t)lo * stride, 0, (size_t)(hi - lo) * stride * sizeof *values);
+        for (int i = 0; i < n; ++i) {
+            const float *restrict src = in + (size_t)i * stride;
+            for (int r = 0; r < dp1; ++r) {
+                const size_t e = (size_t)i * dp1 + r;
+                const int32_t row = lat->offset[e];
+                if (row < lo || row >= hi) continue;
+                const float w = weight[e];
+                float *restrict dst = values + (size_t)row * stride;
+                for (int k = 0; k < stride; ++k) dst[k] += w * src[k];
+            }
+        }
+    }
+}
+
 float *cs_lattice_blur(const cs_lattice *lat, float *values, float *scratch, int stride,
                        int reverse, int threads) {
     const int d = lat->d, m = lat->m;
@@ -328,20 +372,26 @@ float *cs_lattice_blur(const cs_lattice *lat, float *values, float *scratch, int
     return src;
 }
 
+/* dst (+)= Σ_r weight * vertex row, for point i. */
+static inline void lattice_slice_point(const cs_lattice *lat, const float *values, const float *weight,
+                                       int stride, int i, float *restrict dst) {
+    const int dp1 = lat->d + 1;
+    for (int r = 0; r < dp1; ++r) {
+        const size_t e = (size_t)i * dp1 + r;
+        const float w = weight[e];
+        const float *restrict src = values + (size_t)lat->offset[e] * stride;
+        for (int k = 0; k < stride; ++k) dst[k] += w * src[k];
+    }
+}
+
 void cs_lattice_slice(const cs_lattice *lat, const float *values, const float *weight,
                       int stride, float *out, int accumulate, int threads) {
-    const int dp1 = lat->d + 1;
 #pragma omp parallel for num_threads(threads) schedule(static, 256)
     for (int i = 0; i < lat->n; ++i) {
         float *restrict dst = out + (size_t)i * stride;
         if (!accumulate)
             for (int k = 0; k < stride; ++k) dst[k] = 0.0f;
-        for (int r = 0; r < dp1; ++r) {
-            const size_t e = (size_t)i * dp1 + r;
-            const float w = weight[e];
-            const float *restrict src = values + (size_t)lat->offset[e] * stride;
-            for (int k = 0; k < stride; ++k) dst[k] += w * src[k];
-        }
+        lattice_slice_point(lat, values, weight, stride, i, dst);
     }
 }
 
@@ -380,7 +430,7 @@ cuseg_status cs_crf_check_params(const cs_crf_params *p) {
  * normalisation and the Potts weight folded in. */
 typedef struct crf_kernel {
     cs_lattice lat;
-    float *splat_w; /* CSR order */
+    float *splat_w; /* (point, remainder) order */
     float *slice_w; /* (point, remainder) order */
 } crf_kernel;
 
@@ -412,11 +462,11 @@ static cuseg_status crf_kernel_init(crf_kernel *k, const float *features, int n,
         return st;
     }
     /* D = K 1 (densecrf: lattice_.compute(ones), alpha included). */
-    for (size_t e = 0; e < entries; ++e) k->splat_w[e] = lat->bary[lat->csr_entry[e]];
+    memcpy(k->splat_w, lat->bary, entries * sizeof(float));
     for (size_t e = 0; e < entries; ++e) k->slice_w[e] = lat->bary[e] * alpha;
     float *ones = deg; /* reused: the input is read by splat before slice writes deg */
     for (int i = 0; i < n; ++i) ones[i] = 1.0f;
-    cs_lattice_splat(lat, ones, 1, k->splat_w, values, threads);
+    cs_lattice_splat_points(lat, ones, 1, k->splat_w, values, threads);
     float *blurred = cs_lattice_blur(lat, values, scratch, 1, 0, threads);
     cs_lattice_slice(lat, blurred, k->slice_w, 1, deg, 0, threads);
 
@@ -433,7 +483,7 @@ static cuseg_status crf_kernel_init(crf_kernel *k, const float *features, int n,
         deg[i] = pre; /* the post factor goes straight into slice_w */
         for (int r = 0; r <= d; ++r) k->slice_w[(size_t)i * (d + 1) + r] *= post * weight;
     }
-    for (size_t e = 0; e < entries; ++e) k->splat_w[e] *= deg[lat->csr_point[e]];
+    for (size_t e = 0; e < entries; ++e) k->splat_w[e] *= deg[e / (size_t)(d + 1)];
     free(values);
     free(scratch);
     free(deg);
@@ -454,26 +504,79 @@ static cuseg_status crf_check_sizes(const cs_crf_params *p, const void *rgb, con
     return CUSEG_OK;
 }
 
-/* Q_i = softmax(-U_i + msg_i) over the first `labels` of `stride` (rest 0). */
-static void crf_update(const float *unary, const float *msg, float *q, int n, int labels,
-                       int stride, int threads) {
+/* exp(x) for x <= 0 (a softmax's max-subtracted arguments): Cephes' expf
+ * (range reduction by ln 2 in two parts, degree-6 polynomial, 2^n put into
+ * the exponent bits); checked against exp() in double over every float in
+ * [-87, 0]: under 1 ulp. libm's expf was a quarter of the CRF's time; this
+ * has no calls and no float compares (GCC will not if-convert those unless
+ * told that they cannot trap), so the loop over labels vectorises. Below
+ * -87 the result (< 2e-38) is flushed to 0, where 2^n would leave the
+ * normal range. */
+static inline float crf_exp_nonpos(float x) {
+    uint32_t mag;
+    memcpy(&mag, &x, sizeof mag);
+    mag &= 0x7fffffffu;                 /* |x|: x <= 0 */
+    const uint32_t limit = 0x42ae0000u; /* 87.0f */
+    const int flush = mag > limit;
+    mag = flush ? limit : mag;
+    float abs_x;
+    memcpy(&abs_x, &mag, sizeof abs_x);
+    const float xc = -abs_x;
+    const float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f; /* round(xc / ln 2) */
+    const float r = (xc - n * 0.693359375f) + n * 2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * (r * r) + r + 1.0f;
+    int32_t bits = ((int32_t)n + 127) << 23; /* 2^n */
+    bits = flush ? 0 : bits;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
+}
+
+/* q = softmax(msg - u) over the first `labels` of `stride` (rest 0); msg
+ * may be q itself. */
+static inline void crf_softmax_row(const float *u, const float *msg, float *q, int labels, int stride) {
+    for (int k = 0; k < labels; ++k) q[k] = msg[k] - u[k];
+    float mx = -INFINITY;
+    for (int k = 0; k < labels; ++k) mx = q[k] > mx ? q[k] : mx;
+    for (int k = 0; k < labels; ++k) q[k] = crf_exp_nonpos(q[k] - mx);
+    float sum = 0.0f;
+    for (int k = 0; k < labels; ++k) sum += q[k];
+    for (int k = 0; k < labels; ++k) q[k] /= sum;
+    for (int k = labels; k < stride; ++k) q[k] = 0.0f;
+}
+
+/* Q = softmax(-U): the mean-field start. */
+static void crf_init_q(const float *unary, float *q, int n, int labels, int stride, int threads) {
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int i = 0; i < n; ++i) {
-        const float *u = unary + (size_t)i * stride;
-        const float *mm = msg ? msg + (size_t)i * stride : NULL;
         float *qi = q + (size_t)i * stride;
-        float mx = -INFINITY;
-        for (int k = 0; k < labels; ++k) {
-            qi[k] = -u[k] + (mm ? mm[k] : 0.0f);
-            mx = qi[k] > mx ? qi[k] : mx;
-        }
-        float sum = 0.0f;
-        for (int k = 0; k < labels; ++k) {
-            qi[k] = expf(qi[k] - mx);
-            sum += qi[k];
-        }
-        for (int k = 0; k < labels; ++k) qi[k] /= sum;
-        for (int k = labels; k < stride; ++k) qi[k] = 0.0f;
+        for (int k = 0; k < stride; ++k) qi[k] = 0.0f;
+        crf_softmax_row(unary + (size_t)i * stride, qi, qi, labels, stride);
+    }
+}
+
+/* The last kernel's slice fused with the update: Q_i = softmax(-U_i +
+ * msg_i + slice_i), written straight into Q (the splats that read Q are
+ * done), so the message of the last kernel never goes through memory.
+ * msg: the other kernels' messages, or NULL. */
+static void crf_slice_update(const cs_lattice *lat, const float *values, const float *weight,
+                             const float *msg, const float *unary, float *q, int labels, int stride,
+                             int threads) {
+#pragma omp parallel for num_threads(threads) schedule(static, 256)
+    for (int i = 0; i < lat->n; ++i) {
+        float *restrict qi = q + (size_t)i * stride;
+        if (msg)
+            memcpy(qi, msg + (size_t)i * stride, (size_t)stride * sizeof *qi);
+        else
+            for (int k = 0; k < stride; ++k) qi[k] = 0.0f;
+        lattice_slice_point(lat, values, weight, stride, i, qi);
+        crf_softmax_row(unary + (size_t)i * stride, qi, qi, labels, stride);
     }
 }
 
@@ -519,7 +622,7 @@ static cuseg_status crf_run_one(const cs_crf_params *p, const uint8_t *rgb, cons
             goto done;
         }
     }
-    crf_update(unary, NULL, q, n, labels, stride, threads);
+    crf_init_q(unary, q, n, labels, stride, threads);
 
     /* Gaussian (smoothness) kernel first, then bilateral, as DeepLab's and
      * pydensecrf's examples add them. A zero weight drops the kernel. */
@@ -556,13 +659,17 @@ static cuseg_status crf_run_one(const cs_crf_params *p, const uint8_t *rgb, cons
             goto done;
     }
     for (int it = 0; it < p->iterations; ++it) {
+        if (n_kernels == 0) break; /* Q stays softmax(-U) */
         for (int k = 0; k < n_kernels; ++k) {
             const crf_kernel *ker = &kernels[k];
-            cs_lattice_splat(&ker->lat, q, stride, ker->splat_w, values, threads);
+            cs_lattice_splat_points(&ker->lat, q, stride, ker->splat_w, values, threads);
             float *blurred = cs_lattice_blur(&ker->lat, values, scratch, stride, 0, threads);
-            cs_lattice_slice(&ker->lat, blurred, ker->slice_w, stride, msg, k > 0, threads);
+            if (k + 1 < n_kernels)
+                cs_lattice_slice(&ker->lat, blurred, ker->slice_w, stride, msg, k > 0, threads);
+            else
+                crf_slice_update(&ker->lat, blurred, ker->slice_w, k > 0 ? msg : NULL, unary, q, labels,
+                                 stride, threads);
         }
-        crf_update(unary, n_kernels ? msg : NULL, q, n, labels, stride, threads);
     }
 
 #pragma omp parallel for num_threads(threads) schedule(static)

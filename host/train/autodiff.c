@@ -122,6 +122,10 @@ void cs_autodiff_set_exact_weight_grad(cs_autodiff *ad, int exact) {
     ad->cpu.exact_weight_grad = exact;
 }
 
+void cs_autodiff_set_bn_eval(cs_autodiff *ad, int eval) {
+    if (ad) ad->cpu.bn_eval = eval;
+}
+
 static cuseg_status plan(cs_autodiff *ad, const int (*dims)[4]) {
     release_plan(ad);
     const cuseg_graph *g = ad->g;
@@ -176,7 +180,7 @@ cuseg_status cs_autodiff_forward(cs_autodiff *ad, const float *const *inputs,
         CS_CHECK(plan(ad, dims));
     if (ad->cuda)
         return cs_cuda_train_forward(ad->cuda, g, &ad->plan, inputs, ad->cpu.seed, &ad->cpu.draws,
-                                     ad->cpu.bn_momentum);
+                                     ad->cpu.bn_momentum, ad->cpu.bn_eval);
     for (int v = 0; v < g->n_values; ++v)
         ad->value_ptr[v] =
             ad->plan.value_offset[v] == SIZE_MAX ? NULL : ad->arena + ad->plan.value_offset[v];

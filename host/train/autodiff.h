@@ -46,5 +46,9 @@ uint64_t cs_autodiff_dropout_draws(const cs_autodiff *ad);
 /* Exact weight gradients (see cs_cpu.exact_weight_grad): for parity tests
  * against PyTorch; takes effect at the next forward. */
 void cs_autodiff_set_exact_weight_grad(cs_autodiff *ad, int exact);
+/* Batch norms in eval mode while training (PyTorch: bn.eval() after
+ * model.train()): the running statistics normalise and stay unchanged;
+ * gamma and beta still get gradients. Takes effect at the next forward. */
+void cs_autodiff_set_bn_eval(cs_autodiff *ad, int eval);
 
 #endif

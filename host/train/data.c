@@ -101,6 +101,7 @@ cuseg_status cs_dataset_from_dirs(const char *image_dir, const char *label_dir, 
     CS_CHECK(list_images(image_dir, &names, &n));
     cuseg_status st = CUSEG_OK;
     char img[4096], lab[4096];
+    const int same_dir = strcmp(image_dir, label_dir) == 0;
     for (int i = 0; st == CUSEG_OK && i < n; ++i) {
         char stem[1024];
         snprintf(stem, sizeof stem, "%s", names[i]);
@@ -108,10 +109,18 @@ cuseg_status cs_dataset_from_dirs(const char *image_dir, const char *label_dir, 
         if (dot) *dot = 0;
         snprintf(img, sizeof img, "%s/%s", image_dir, names[i]);
         snprintf(lab, sizeof lab, "%s/%s.png", label_dir, stem);
-        if (!is_file(lab))
-            st = cs_error(CUSEG_ERR_NOT_FOUND, "%s: no label for this image (expected %s)", img, lab);
-        else
-            st = add_pair(out, img, lab);
+        if (same_dir || !is_file(lab)) {
+            char png[4096];
+            snprintf(png, sizeof png, "%s", lab);
+            snprintf(lab, sizeof lab, "%s/%s.json", label_dir, stem);
+            if (!is_file(lab)) {
+                if (!same_dir)
+                    st = cs_error(CUSEG_ERR_NOT_FOUND, "%s: no label for this image (expected %s or %s)", img, png,
+                                  lab);
+                continue;
+            }
+        }
+        st = add_pair(out, img, lab);
     }
     free_names(names, n);
     if (st != CUSEG_OK) cs_dataset_free(out);
@@ -194,6 +203,18 @@ cuseg_status cs_dataset_from_voc(const char *root, const char *split, cs_dataset
     return st;
 }
 
+int cs_label_is_labelme(const char *label_path) { return has_ext(label_path, ".json"); }
+
+static int has_json(const char *dir) {
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int found = 0;
+    while (d && !found && (e = readdir(d)))
+        found = e->d_name[0] != '.' && has_ext(e->d_name, ".json");
+    if (d) closedir(d);
+    return found;
+}
+
 cuseg_status cs_dataset_open(const char *spec, const char *root, const char *split, cs_dataset *out) {
     CS_CHECK_ARG(spec && out, "cs_dataset_open: NULL argument");
     memset(out, 0, sizeof *out);
@@ -212,9 +233,12 @@ cuseg_status cs_dataset_open(const char *spec, const char *root, const char *spl
                 snprintf(b, sizeof b, "%s/%s", spec, layouts[k][1]);
                 found = is_dir(a) && is_dir(b);
             }
+            if (!found && has_json(spec)) /* labelme's layout: IMG.jpg beside IMG.json */
+                snprintf(a, sizeof a, "%s", spec), snprintf(b, sizeof b, "%s", spec), found = 1;
             if (!found)
                 return cs_error(CUSEG_ERR_NOT_FOUND,
-                                "%s: not a dataset (expected JPEGImages/ (VOC), images/ + labels/, or a pair-list file)",
+                                "%s: not a dataset (expected JPEGImages/ (VOC), images/ + labels/, labelme .json files "
+                                "beside their images, or a pair-list file)",
                                 spec);
             CS_CHECK(cs_dataset_from_dirs(a, b, out));
         }
@@ -293,7 +317,30 @@ void cs_sample_free(cs_sample *s) {
     s->label = NULL;
 }
 
+/* A labelme JSON label: the drawn values are classes (or the ignore value,
+ * for __ignore__); they are checked like any other label's. */
+static cuseg_status labelme_labels(const cs_pair *pair, const cs_label_spec *spec, cs_sample *out) {
+    if (!spec->labelme)
+        return cs_error(CUSEG_ERR_INVALID_ARGUMENT,
+                        "%s: a labelme label needs class names (--class-names, or a labels.txt beside the data)",
+                        pair->label);
+    int h, w;
+    CS_CHECK(cs_labelme_rasterize(pair->label, spec->labelme, &out->label, &h, &w));
+    if (h != out->h || w != out->w)
+        return cs_error(CUSEG_ERR_SHAPE, "%s: imageWidth x imageHeight is %dx%d but its image %s is %dx%d",
+                        pair->label, w, h, pair->image, out->w, out->h);
+    for (size_t i = 0; i < (size_t)h * w; ++i) {
+        const int cls = out->label[i];
+        if ((cls < 0 || cls >= spec->classes) && cls != spec->ignore)
+            return cs_error(CUSEG_ERR_FORMAT, "%s: pixel (x=%zu, y=%zu) has class %d, not below classes=%d and not the "
+                            "ignore value %d", pair->label, i % (size_t)w, i / (size_t)w, cls, spec->classes,
+                            spec->ignore);
+    }
+    return CUSEG_OK;
+}
+
 static cuseg_status map_labels(const cs_pair *pair, const cs_label_spec *spec, int *lut, int lut_n, cs_sample *out) {
+    if (cs_label_is_labelme(pair->label)) return labelme_labels(pair, spec, out);
     cs_image lab;
     const int color = spec->kind == CS_LABEL_COLOR;
     CS_CHECK(cs_image_read(pair->label, color ? CS_IMAGE_RGB : CS_IMAGE_LABEL, &lab));

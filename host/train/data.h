@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "cuseg.h"
+#include "io/labelme.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -23,9 +24,11 @@ typedef struct cs_dataset {
     int n, cap;
 } cs_dataset;
 
-/* Pairs IMAGE_DIR/<stem>.{png,jpg,jpeg} with LABEL_DIR/<stem>.png (sorted by
- * stem). An image without a label is an error naming it; extra labels are
- * ignored. */
+/* Pairs IMAGE_DIR/<stem>.{png,jpg,jpeg} with LABEL_DIR/<stem>.png, or else
+ * LABEL_DIR/<stem>.json (labelme), sorted by stem. An image without a label
+ * is an error naming it; extra labels are ignored. When both directories
+ * are the same (labelme's own layout: IMG.jpg beside IMG.json) only .json
+ * labels count and images without one are skipped. */
 cuseg_status cs_dataset_from_dirs(const char *image_dir, const char *label_dir, cs_dataset *out);
 /* One "image label" pair per line (blank lines and '#' comments skipped);
  * relative paths are relative to `root`, or to the list file's directory
@@ -36,9 +39,13 @@ cuseg_status cs_dataset_from_list(const char *list_file, const char *root, cs_da
 cuseg_status cs_dataset_from_voc(const char *root, const char *split, cs_dataset *out);
 /* A file: a pair list. A directory with JPEGImages/: VOC (split `split`,
  * "train" when NULL). A directory with images/ and labels/ (or image/ and
- * label/): paired by stem. An empty result is an error. */
+ * label/): paired by stem. Any other directory with labelme .json files:
+ * each paired with the image of its stem beside it. An empty result is an
+ * error. */
 cuseg_status cs_dataset_open(const char *spec, const char *root, const char *split, cs_dataset *out);
 void cs_dataset_free(cs_dataset *d);
+/* Whether a label file is labelme JSON (by its extension). */
+int cs_label_is_labelme(const char *label_path);
 
 typedef enum cs_label_kind {
     CS_LABEL_INDEX, /* gray or palette PNG: the stored value (or index) is the class */
@@ -62,6 +69,10 @@ typedef struct cs_label_spec {
     uint8_t colors[CS_MAX_LABEL_COLORS][3];
     int has_ignore_color;
     uint8_t ignore_color[3];
+    /* Label files ending in .json (any kind): labelme shapes drawn as
+     * `cuseg convert labelme` draws them, names mapped through this list
+     * (owned by the caller; NULL: a .json label is an error). */
+    const cs_labelme_classes *labelme;
 } cs_label_spec;
 
 /* Palette file: one class per line, "R G B" or "R,G,B", optionally followed

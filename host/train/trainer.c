@@ -15,6 +15,7 @@
 #include "core/status.h"
 #include "graph/graph.h"
 #include "io/preprocess.h"
+#include "io/safetensors.h"
 #include "post/metrics.h"
 #include "train/autodiff.h"
 #include "train/checkpoint.h"
@@ -74,6 +75,55 @@ static void init_params(cuseg_graph *g, uint64_t seed) {
     }
 }
 
+static void shape_string(char *buf, size_t n, int ndim, const int64_t *dims64, const int *dims) {
+    size_t len = (size_t)snprintf(buf, n, "[");
+    for (int d = 0; d < ndim && len < n; ++d)
+        len += (size_t)snprintf(buf + len, n - len, "%s%lld", d ? "," : "", dims64 ? (long long)dims64[d] : dims[d]);
+    if (len < n) snprintf(buf + len, n - len, "]");
+}
+
+/* --init-partial: the tensors of `path` whose name and shape match are
+ * loaded; every other tensor keeps the fresh initialisation. Each mismatch
+ * is reported once on stderr; no match at all is an error (another
+ * architecture, most likely). */
+static cuseg_status load_init_partial(cuseg_graph *g, const char *path) {
+    cs_safetensors *st;
+    CS_CHECK(cs_safetensors_open(path, &st));
+    cuseg_status s = CUSEG_OK;
+    int loaded = 0;
+    for (int i = 0; s == CUSEG_OK && i < g->n_params; ++i) {
+        cs_param *q = &g->params[i];
+        const cs_st_tensor *t = cs_safetensors_find(st, q->name);
+        if (!t) {
+            fprintf(stderr, "init: kept the fresh %s: %s has no such tensor\n", q->name, path);
+            continue;
+        }
+        int same = t->ndim == q->ndim;
+        for (int d = 0; same && d < q->ndim; ++d) same = t->shape[d] == q->dims[d];
+        if (!same) {
+            char in_file[96], in_model[96];
+            shape_string(in_file, sizeof in_file, t->ndim, t->shape, NULL);
+            shape_string(in_model, sizeof in_model, q->ndim, NULL, q->dims);
+            fprintf(stderr, "init: skipped %s: shape %s in %s, %s in the model\n", q->name, in_file, path, in_model);
+            continue;
+        }
+        s = cs_safetensors_read_f32(st, q->name, q->data, q->count);
+        if (s != CUSEG_OK) cs_error_context(s, "%s", path);
+        ++loaded;
+    }
+    for (int i = 0; s == CUSEG_OK && i < cs_safetensors_count(st); ++i) {
+        const char *name = cs_safetensors_at(st, i)->name;
+        const size_t len = strlen(name), suffix = strlen(".num_batches_tracked");
+        int known = len > suffix && !strcmp(name + len - suffix, ".num_batches_tracked"); /* PyTorch's BN counter */
+        for (int k = 0; !known && k < g->n_params; ++k) known = !strcmp(g->params[k].name, name);
+        if (!known) fprintf(stderr, "init: ignored %s in %s: the model has no such tensor\n", name, path);
+    }
+    if (s == CUSEG_OK && loaded == 0)
+        s = cs_error(CUSEG_ERR_INVALID_ARGUMENT, "--init %s: no tensor matches the model in name and shape", path);
+    cs_safetensors_close(st);
+    return s;
+}
+
 static int starts_with_any(const char *name, const char *prefixes) {
     if (!prefixes || !*prefixes) return 0;
     const char *p = prefixes;
@@ -100,6 +150,7 @@ typedef struct trainer {
     cs_dataset train, val;
     cs_loader *train_loader, *val_loader;
     cs_preprocess pre;
+    cs_labelme_classes labelme; /* label names of labelme JSON labels */
     cuseg_context *ctx;
     int classes, channels;
     float *dlogits[CS_MAX_OUTPUTS], *dtmp;
@@ -311,6 +362,9 @@ static void recipe_string(const cs_train_config *c, char *buf, size_t n) {
              c->focal_gamma, c->focal_alpha, (int)a->resize, a->resize_w, a->resize_h, a->scale_min, a->scale_max,
              a->rotate_deg, a->hflip, a->vflip, a->crop_w, a->crop_h, a->brightness, a->contrast, a->saturation,
              c->labels.ignore, c->labels.classes);
+    /* only when not the default, so that older checkpoints still resume */
+    if (c->bn_mode != CS_BN_TRAIN)
+        snprintf(buf + strlen(buf), n - strlen(buf), " bn=%s", c->bn_mode == CS_BN_EVAL ? "eval" : "frozen");
 }
 
 static void release_trainer(trainer *t) {
@@ -318,6 +372,7 @@ static void release_trainer(trainer *t) {
     cs_loader_release(t->val_loader);
     cs_dataset_free(&t->train);
     cs_dataset_free(&t->val);
+    cs_labelme_classes_free(&t->labelme);
     cs_optimizer_release(t->opt);
     cs_autodiff_release(t->ad);
     cuseg_graph_release(t->g);
@@ -330,6 +385,64 @@ static void release_trainer(trainer *t) {
     free(t->no_decay);
     for (int o = 0; o < CS_MAX_OUTPUTS; ++o) free(t->dlogits[o]);
     free(t->dtmp);
+}
+
+static int uses_labelme(const cs_dataset *d) {
+    for (int i = 0; i < d->n; ++i)
+        if (cs_label_is_labelme(d->pairs[i].label)) return 1;
+    return 0;
+}
+
+/* labels.txt beside the data: in DATA (a directory) or the list's
+ * directory, or in its parent (labelme's examples keep it beside json/). */
+static int find_labels_txt(const char *data, char *path, size_t n) {
+    struct stat sb;
+    char dir[4096];
+    if (stat(data, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        snprintf(dir, sizeof dir, "%s", data);
+    } else {
+        const char *slash = strrchr(data, '/');
+        snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - data) : 1, slash ? data : ".");
+    }
+    for (int up = 0; up < 2; ++up) {
+        snprintf(path, n, up ? "%s/../labels.txt" : "%s/labels.txt", dir);
+        if (stat(path, &sb) == 0 && S_ISREG(sb.st_mode)) return 1;
+    }
+    return 0;
+}
+
+/* Label names for labelme JSON labels: --class-names, or labels.txt beside
+ * the training data (labelme2voc's convention). The names (without
+ * __ignore__) become the model's class_names. */
+static cuseg_status setup_labelme(trainer *t, cs_train_config *c) {
+    char path[4200];
+    if (c->class_names) {
+        CS_CHECK(cs_labelme_classes_parse(c->class_names, c->labels.ignore, &t->labelme));
+        snprintf(path, sizeof path, "--class-names");
+    } else if (find_labels_txt(c->train_data, path, sizeof path)) {
+        CS_CHECK(cs_labelme_classes_read(path, c->labels.ignore, &t->labelme));
+    } else {
+        return cs_error(CUSEG_ERR_INVALID_ARGUMENT,
+                        "train: %s has labelme JSON labels: name their classes with --class-names or a labels.txt "
+                        "beside the data", c->train_data);
+    }
+    if (t->labelme.has_ignore && c->labels.ignore < 0)
+        return cs_error(CUSEG_ERR_INVALID_ARGUMENT, "train: %s names __ignore__ but --ignore is -1 (none)", path);
+    const int n = cs_labelme_class_count(&t->labelme);
+    if (n != t->classes)
+        return cs_error(CUSEG_ERR_INVALID_ARGUMENT, "train: %s names %d classes but the model has classes=%d", path, n,
+                        t->classes);
+    size_t len = 1;
+    for (int i = t->labelme.has_ignore; i < t->labelme.n; ++i) len += strlen(t->labelme.names[i]) + 1;
+    char *names = malloc(len);
+    if (!names) return cs_error(CUSEG_ERR_OUT_OF_MEMORY, "train: out of memory");
+    names[0] = 0;
+    for (int i = t->labelme.has_ignore; i < t->labelme.n; ++i)
+        strcat(strcat(names, i > t->labelme.has_ignore ? "," : ""), t->labelme.names[i]);
+    const cuseg_status st = cuseg_graph_set_meta(t->g, "class_names", names);
+    free(names);
+    c->labels.labelme = &t->labelme;
+    return st;
 }
 
 static cuseg_status setup(trainer *t, cs_train_config *c) {
@@ -375,8 +488,21 @@ static cuseg_status setup(trainer *t, cs_train_config *c) {
         CS_CHECK(cuseg_graph_set_meta(g, "palette", pal));
     }
 
-    if (c->init) CS_CHECK(cuseg_graph_load_weights(g, c->init));
-    else init_params(g, c->seed);
+    if (c->init && c->init_partial) {
+        init_params(g, c->seed);
+        CS_CHECK(load_init_partial(g, c->init));
+    } else if (c->init) {
+        const cuseg_status st = cuseg_graph_load_weights(g, c->init);
+        if (st == CUSEG_ERR_SHAPE || st == CUSEG_ERR_NOT_FOUND) {
+            char msg[1024];
+            snprintf(msg, sizeof msg, "%s", cuseg_last_error());
+            return cs_error(st, "%s (--init-partial loads only the tensors that match, e.g. for another class count)",
+                            msg);
+        }
+        CS_CHECK(st);
+    } else {
+        init_params(g, c->seed);
+    }
 
     if (c->threads <= 0) {
         const long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -400,6 +526,12 @@ static cuseg_status setup(trainer *t, cs_train_config *c) {
     CS_CHECK(cs_calloc((void **)&t->counts, sizeof(size_t) * m, "trainer"));
     CS_CHECK(cs_calloc((void **)&t->frozen, m, "trainer"));
     CS_CHECK(cs_calloc((void **)&t->no_decay, m, "trainer"));
+    cs_autodiff_set_bn_eval(t->ad, c->bn_mode != CS_BN_TRAIN);
+    unsigned char *bn_affine = NULL; /* per graph parameter: a batch norm's gamma or beta */
+    CS_CHECK(cs_calloc((void **)&bn_affine, (size_t)g->n_params + 1, "trainer"));
+    for (int i = 0; i < g->n_nodes; ++i)
+        if (g->nodes[i].op == CS_OP_BATCH_NORM && g->nodes[i].n_params >= 2)
+            bn_affine[g->nodes[i].param0] = bn_affine[g->nodes[i].param0 + 1] = 1;
     int frozen = 0;
     for (int i = 0, k = 0; i < g->n_params; ++i) {
         if (g->params[i].buffer) continue;
@@ -407,17 +539,20 @@ static cuseg_status setup(trainer *t, cs_train_config *c) {
         t->params[k] = g->params[i].data;
         t->grads[k] = cs_autodiff_param_grad(t->ad, i);
         t->counts[k] = g->params[i].count;
-        t->frozen[k] = (unsigned char)starts_with_any(g->params[i].name, c->freeze);
+        t->frozen[k] = (unsigned char)(starts_with_any(g->params[i].name, c->freeze) ||
+                                       (c->bn_mode == CS_BN_FROZEN && bn_affine[i]));
         t->no_decay[k] = (unsigned char)(c->no_decay_norm_bias && g->params[i].ndim <= 1);
-        frozen += t->frozen[k];
+        frozen += starts_with_any(g->params[i].name, c->freeze);
         ++k;
     }
+    free(bn_affine);
     if (c->freeze && *c->freeze && frozen == 0)
         return cs_error(CUSEG_ERR_INVALID_ARGUMENT, "train: --freeze '%s' matches no parameter", c->freeze);
     CS_CHECK(cs_optimizer_create(&c->optim, n, t->counts, &t->opt));
 
     CS_CHECK(cs_dataset_open(c->train_data, c->root, c->train_split, &t->train));
     if (c->val_data) CS_CHECK(cs_dataset_open(c->val_data, c->root, c->val_split ? c->val_split : "val", &t->val));
+    if (uses_labelme(&t->train) || uses_labelme(&t->val)) CS_CHECK(setup_labelme(t, c));
     cs_loader_config lc = {&t->train, &c->labels, &c->augment, &t->pre, t->channels, c->batch,
                            c->workers > 0 ? c->workers : 1, c->prefetch > 0 ? c->prefetch : 1, c->seed, 1};
     CS_CHECK(cs_loader_create(&lc, &t->train_loader));

@@ -16,9 +16,18 @@
 
 #define CS_TRAIN_MAX_CLASSES 256
 
+/* How batch norms behave while training: batch statistics (PyTorch's
+ * model.train()); the running statistics, kept fixed, with gamma/beta still
+ * learning (bn.eval()); or eval plus gamma/beta frozen (requires_grad False). */
+typedef enum cs_bn_mode { CS_BN_TRAIN, CS_BN_EVAL, CS_BN_FROZEN } cs_bn_mode;
+
 typedef struct cs_train_config {
     const char *arch, *arch_opts;
     const char *init; /* optional initial weights (a model or weights file) */
+    /* Load only the tensors of `init` whose name and shape match (transfer
+     * learning to another class count); the others keep the fresh
+     * initialisation and are reported on stderr. Off: every tensor must match. */
+    int init_partial;
     const char *train_data, *val_data; /* val may be NULL */
     const char *root;                  /* base of relative paths in pair lists (NULL: the list's directory) */
     const char *train_split, *val_split; /* VOC */
@@ -35,6 +44,7 @@ typedef struct cs_train_config {
     float clip;           /* max gradient norm (0: off) */
     int no_decay_norm_bias;
     const char *freeze; /* comma-separated parameter-name prefixes */
+    cs_bn_mode bn_mode;
     float w_ce, w_dice, w_focal, aux_weight;
     float label_smoothing, focal_gamma, focal_alpha;
     float class_weights[CS_TRAIN_MAX_CLASSES];

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "cli_harness.h"
+#include "model_maker.h"
 #include "op_harness.h"
 
 extern "C" {
@@ -34,46 +35,11 @@ namespace {
 
 /* A U-Net with random weights (fan-in scaled so logits vary), saved to path. */
 void make_model(const std::string &path, const std::string &options, uint32_t seed = 1) {
-    cuseg_graph *g = nullptr;
-    ASSERT_EQ(cuseg_arch_build("unet_bn", options.c_str(), &g), CUSEG_OK) << cuseg_last_error();
-    std::mt19937 rng(seed);
-    for (int i = 0; i < cuseg_graph_param_count(g); ++i) {
-        const char *name;
-        int dims[4], nd;
-        ASSERT_EQ(cuseg_graph_param_info(g, i, &name, dims, &nd), CUSEG_OK);
-        size_t count = 1, fan = 1;
-        for (int k = 0; k < nd; ++k) count *= dims[k];
-        for (int k = 1; k < nd; ++k) fan *= dims[k];
-        /* Conv weights: fan-in scaled; BN near identity; small biases. */
-        const bool var = std::strstr(name, "running_var") != nullptr;
-        const bool vec = nd == 1 && !var;
-        const bool gamma = vec && std::strstr(name, ".weight") != nullptr;
-        const float a = var ? 0.5f : vec ? 0.1f : std::sqrt(3.0f / (float)fan);
-        std::uniform_real_distribution<float> u(-a, a);
-        std::vector<float> v(count);
-        for (auto &x : v) x = var || gamma ? 1.0f + u(rng) : u(rng);
-        ASSERT_EQ(cuseg_graph_set_param(g, name, v.data(), count), CUSEG_OK);
-    }
-    cuseg_model *m = nullptr;
-    ASSERT_EQ(cuseg_model_create(&g, &m), CUSEG_OK) << cuseg_last_error();
-    ASSERT_EQ(cuseg_model_save(m, path.c_str()), CUSEG_OK) << cuseg_last_error();
-    cuseg_model_release(m);
-}
-
-/* Smooth random RGB images (so that classes form regions, not noise). */
-std::vector<uint8_t> make_image(int h, int w, uint32_t seed) {
-    std::vector<uint8_t> img((size_t)h * w * 3);
-    const double f1 = 0.05 + 0.01 * (seed % 7), f2 = 0.03 + 0.01 * (seed % 5);
-    for (int y = 0; y < h; ++y)
-        for (int x = 0; x < w; ++x)
-            for (int c = 0; c < 3; ++c)
-                img[((size_t)y * w + x) * 3 + c] =
-                    (uint8_t)(127.5 + 120 * std::sin(f1 * x * (c + 1) + seed) * std::cos(f2 * y + c * seed));
-    return img;
+    save_random_model(path, "unet_bn", options, seed);
 }
 
 void write_image(const std::string &path, int h, int w, uint32_t seed) {
-    const auto img = make_image(h, w, seed);
+    const auto img = smooth_image(h, w, seed);
     ASSERT_EQ(cs_png_write(path.c_str(), img.data(), h, w, 3, 8, nullptr), CUSEG_OK) << cuseg_last_error();
 }
 
@@ -438,7 +404,7 @@ TEST_F(Segment, FlipTtaEqualsAveragingFlipsByHand) {
     ASSERT_EQ(cuseg_context_create(&co, &ctx), CUSEG_OK);
     cuseg_session *sess = nullptr;
     ASSERT_EQ(cuseg_session_create(m, ctx, &sess), CUSEG_OK);
-    const auto img = make_image(H, W, 11);
+    const auto img = smooth_image(H, W, 11);
     std::vector<uint8_t> flipped(img.size());
     for (int y = 0; y < H; ++y)
         for (int x = 0; x < W; ++x)

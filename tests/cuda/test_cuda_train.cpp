@@ -49,7 +49,7 @@ struct TrainResult {
  * random parameters (seed); one forward and backward with random output
  * gradients on `device`. */
 TrainResult train_once(const char *device, cuseg_precision precision, const Shape &in, int n_pre,
-                       const OpBuild &build, uint32_t seed = 3) {
+                       const OpBuild &build, int bn_eval = 0, uint32_t seed = 3) {
     TrainResult r;
     cuseg_graph *g = nullptr;
     EXPECT_EQ(cuseg_graph_create(&g), CUSEG_OK);
@@ -77,6 +77,7 @@ TrainResult train_once(const char *device, cuseg_precision precision, const Shap
         cuseg_graph_release(g);
         return r;
     }
+    cs_autodiff_set_bn_eval(ad, bn_eval);
     const std::vector<float> xs = random_floats((size_t)in.n * in.h * in.w * in.c, seed + 1);
     const float *inputs[1] = {xs.data()};
     const int dims[1][4] = {{in.n, in.h, in.w, in.c}};
@@ -127,9 +128,10 @@ void expect_same(const TrainResult &gpu, const TrainResult &cpu, double tol) {
     }
 }
 
-void check_op(const Shape &in, int n_pre, const OpBuild &build, double tol = 1e-4) {
-    const TrainResult cpu = train_once("cpu", CUSEG_PRECISION_FP32, in, n_pre, build);
-    const TrainResult gpu = train_once("cuda:0", CUSEG_PRECISION_FP32, in, n_pre, build);
+void check_op(const Shape &in, int n_pre, const OpBuild &build, int bn_eval = 0,
+              double tol = 1e-4) {
+    const TrainResult cpu = train_once("cpu", CUSEG_PRECISION_FP32, in, n_pre, build, bn_eval);
+    const TrainResult gpu = train_once("cuda:0", CUSEG_PRECISION_FP32, in, n_pre, build, bn_eval);
     expect_same(gpu, cpu, tol);
 }
 
@@ -238,12 +240,19 @@ TEST(CudaTrain, ConvTranspose2dMatchesCpu) {
 TEST(CudaTrain, BatchNormTrainingMatchesCpu) {
     CUSEG_REQUIRE_CUDA();
     /* Gradients, and the running statistics (momentum update from the batch
-     * mean and unbiased variance, in double on both sides). */
-    check_op({3, 7, 5, 6}, 1, [](cuseg_graph *g, const std::vector<int> &x) {
-        int y;
-        ok(cuseg_graph_batch_norm(g, "bn", x[0], 1e-5f, &y));
-        return std::vector<int>{y};
-    });
+     * mean and unbiased variance, in double on both sides); in eval mode
+     * (--bn eval|frozen) the running statistics normalise and stay. */
+    for (int eval = 0; eval <= 1; ++eval) {
+        SCOPED_TRACE(eval ? "eval mode" : "training mode");
+        check_op(
+            {3, 7, 5, 6}, 1,
+            [](cuseg_graph *g, const std::vector<int> &x) {
+                int y;
+                ok(cuseg_graph_batch_norm(g, "bn", x[0], 1e-5f, &y));
+                return std::vector<int>{y};
+            },
+            eval);
+    }
 }
 
 TEST(CudaTrain, ElementwiseMatchesCpu) {

@@ -213,3 +213,35 @@ TEST(BatchNorm, TrainingGradientMatchesFiniteDifferences) {
                        },
                        cstest::GradCheck{1e-4, 1e-4, {}});
 }
+
+/* Eval mode while training (--bn eval|frozen): the running statistics are
+ * constants, BN is a per-channel affine map; the running statistics are
+ * buffers and get no gradient. Non-trivial statistics, so that a backward
+ * that used the batch's would fail. */
+TEST(BatchNorm, EvalModeTrainingGradientMatchesFiniteDifferences) {
+    const cstest::Shape s = {3, 5, 3, 4};
+    const double eps = 1e-3;
+    std::vector<std::vector<float>> params = {cstest::random_floats(4, 81, 0.5f, 1.5f), cstest::random_floats(4, 82),
+                                              cstest::random_floats(4, 83, -0.5f, 0.5f),
+                                              cstest::random_floats(4, 84, 0.3f, 2.0f)};
+    cstest::GradCheck opt;
+    opt.h = 1e-3;
+    opt.skip_param = {false, false, true, true};
+    opt.bn_eval = true;
+    cstest::check_grad({{s, cstest::random_floats(s.count(), 85, -2.0f, 2.0f)}},
+                       [](cuseg_graph *g, const std::vector<int> &x) {
+                           int y = -1;
+                           EXPECT_EQ(cuseg_graph_batch_norm(g, "bn", x[0], 1e-3f, &y), CUSEG_OK);
+                           return y;
+                       },
+                       params, [&](const std::vector<cstest::Tensor64> &in, const std::vector<cstest::Tensor64> &p) {
+                           cstest::Tensor64 y(in[0].size());
+                           for (size_t i = 0; i < y.size(); ++i) {
+                               const size_t c = i % s.c;
+                               /* eps as the op sees it: the float 1e-3 */
+                               y[i] = (in[0][i] - p[2][c]) / std::sqrt(p[3][c] + (double)(float)eps) * p[0][c] + p[1][c];
+                           }
+                           return y;
+                       },
+                       opt);
+}

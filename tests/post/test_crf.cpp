@@ -406,6 +406,34 @@ TEST(Crf, LatticeFilterIsSymmetric) {
     }
 }
 
+/* The CPU splat scatters in point order; the CSR gather (the GPU's form)
+ * sums each vertex's points in the same ascending order, so the two agree
+ * bit for bit, whatever the thread count. */
+TEST(Crf, ScatterSplatEqualsGatherSplat) {
+    for (int d : {2, 5}) {
+        const int n = 1500, stride = 8;
+        const std::vector<float> feat = cstest::random_floats((size_t)n * d, 80 + d, 0.0f, 4.0f);
+        cs_lattice lat;
+        ASSERT_EQ(cs_lattice_init(&lat, feat.data(), n, d, 2), CUSEG_OK) << cuseg_last_error();
+        const std::vector<float> in = cstest::random_floats((size_t)n * stride, 90 + d);
+        std::vector<float> csr_w((size_t)n * (d + 1));
+        for (size_t e = 0; e < csr_w.size(); ++e) csr_w[e] = lat.bary[lat.csr_entry[e]];
+        const size_t rows = ((size_t)lat.m + 1) * stride;
+        std::vector<float> gather(rows, -1.0f);
+        cs_lattice_splat(&lat, in.data(), stride, csr_w.data(), gather.data(), 1);
+        for (int threads : {1, 2, 3, 7}) {
+            std::vector<float> scatter(rows, -1.0f);
+            cs_lattice_splat_points(&lat, in.data(), stride, lat.bary, scatter.data(), threads);
+            ASSERT_EQ(std::memcmp(gather.data(), scatter.data(), rows * sizeof(float)), 0)
+                << "d = " << d << ", " << threads << " threads";
+        }
+        double total = 0;
+        for (float v : gather) total += std::fabs(v);
+        EXPECT_GT(total, 1.0); /* not all zero */
+        cs_lattice_free(&lat);
+    }
+}
+
 TEST(Crf, InvalidArguments) {
     const int h = 4, w = 5, labels = 3;
     std::vector<uint8_t> rgb((size_t)h * w * 3, 100);

@@ -146,3 +146,40 @@ TEST(Autodiff, DirectionalDerivativesMatchFiniteDifferences) {
     cs_autodiff_release(ad);
     cuseg_graph_release(g);
 }
+
+/* --bn eval: the training forward normalises with the running statistics
+ * and leaves them bit for bit as they were; switching back to training mode
+ * updates them again (so the first check can fail). */
+TEST(Autodiff, BnEvalModeUsesAndKeepsRunningStatistics) {
+    cuseg_graph *g = nullptr;
+    ASSERT_EQ(cuseg_graph_create(&g), CUSEG_OK);
+    int x, y;
+    ASSERT_EQ(cuseg_graph_input(g, "x", 3, &x), CUSEG_OK);
+    ASSERT_EQ(cuseg_graph_batch_norm(g, "bn", x, 1e-5f, &y), CUSEG_OK);
+    ASSERT_EQ(cuseg_graph_output(g, y), CUSEG_OK);
+    const std::vector<std::vector<float>> p = {{1.5f, 0.5f, 2.0f}, {0.1f, -0.2f, 0.3f}, {0.25f, -1.0f, 3.0f},
+                                               {0.5f, 2.0f, 4.0f}};
+    for (int i = 0; i < 4; ++i) std::copy(p[i].begin(), p[i].end(), g->params[i].data);
+    const std::vector<float> in = random_floats(2 * 5 * 7 * 3, 17, -3.0f, 3.0f);
+    const int dims[1][4] = {{2, 5, 7, 3}};
+    cs_autodiff *ad = nullptr;
+    ASSERT_EQ(cs_autodiff_create(g, 2, &ad), CUSEG_OK);
+    cs_autodiff_set_bn_eval(ad, 1);
+    const float *inputs[1] = {in.data()};
+    ASSERT_EQ(cs_autodiff_forward(ad, inputs, dims), CUSEG_OK) << cuseg_last_error();
+    const float *out = cs_autodiff_output(ad, 0, nullptr);
+    std::vector<double> want(in.size());
+    for (size_t i = 0; i < in.size(); ++i) {
+        const size_t c = i % 3;
+        want[i] = (in[i] - p[2][c]) / std::sqrt(p[3][c] + (double)1e-5f) * p[0][c] + p[1][c];
+    }
+    expect_close(std::vector<float>(out, out + in.size()), want, 1e-6);
+    for (int i = 2; i < 4; ++i)
+        for (int c = 0; c < 3; ++c) EXPECT_EQ(g->params[i].data[c], p[i][c]) << g->params[i].name << "[" << c << "]";
+    cs_autodiff_set_bn_eval(ad, 0);
+    ASSERT_EQ(cs_autodiff_forward(ad, inputs, dims), CUSEG_OK) << cuseg_last_error();
+    EXPECT_NE(g->params[2].data[1], p[2][1]);
+    EXPECT_NE(g->params[3].data[1], p[3][1]);
+    cs_autodiff_release(ad);
+    cuseg_graph_release(g);
+}

@@ -96,7 +96,7 @@ TEST(TrainData, PairsDirectoriesByStemInSortedOrder) {
     write_rgb(d + "/images/zzz.png", 8, 8, img);
     EXPECT_EQ(cs_dataset_open(d.c_str(), nullptr, nullptr, &ds), CUSEG_ERR_NOT_FOUND);
     EXPECT_NE(error_of(CUSEG_ERR_NOT_FOUND).find("images/zzz.png: no label for this image (expected " + d +
-                                                  "/labels/zzz.png)"),
+                                                  "/labels/zzz.png or " + d + "/labels/zzz.json)"),
               std::string::npos)
         << cuseg_last_error();
 }

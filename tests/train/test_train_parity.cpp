@@ -1,5 +1,5 @@
 /* Training parity with PyTorch (issue #6): a small milesial U-Net, BN in
- * training mode, cross-entropy, five SGD-momentum steps and five AdamW steps
+ * training mode (and in eval and frozen mode, --bn), cross-entropy, five SGD-momentum steps and five AdamW steps
  * from identical weights on an identical batch
  * (tests/golden/make_train_parity_unet.py). After every step every
  * parameter and BN running statistic must match PyTorch's within 1e-4
@@ -29,8 +29,10 @@ using namespace cstest;
 
 namespace {
 
+enum class Bn { Train, Eval, Frozen }; /* cuseg train --bn */
+
 void run_parity(const std::string &golden, const char *arch, const char *options, const std::string &opt_name,
-                const cs_optim_config &cfg, float lr) {
+                const cs_optim_config &cfg, float lr, int steps = 5, Bn bn = Bn::Train) {
     SCOPED_TRACE(golden + " " + opt_name);
     cs_safetensors *st = nullptr;
     const std::string path = std::string(CUSEG_SOURCE_DIR) + "/tests/golden/train/" + golden;
@@ -57,17 +59,26 @@ void run_parity(const std::string &golden, const char *arch, const char *options
      * cs_cpu.exact_weight_grad), and JitWeightGradientsStayCloseToExact
      * bounds how far `cuseg train`'s JIT gradients are from them. */
     cs_autodiff_set_exact_weight_grad(ad, 1);
+    cs_autodiff_set_bn_eval(ad, bn != Bn::Train);
+    std::vector<unsigned char> bn_affine(g->n_params, 0);
+    for (int i = 0; i < g->n_nodes; ++i)
+        if (g->nodes[i].op == CS_OP_BATCH_NORM) bn_affine[g->nodes[i].param0] = bn_affine[g->nodes[i].param0 + 1] = 1;
     std::vector<float *> params, grads;
     std::vector<size_t> counts;
-    for (int i = 0; i < g->n_params; ++i)
+    std::vector<unsigned char> frozen; /* --bn frozen: PyTorch's requires_grad False on gamma and beta */
+    std::vector<std::vector<float>> init(g->n_params);
+    for (int i = 0; i < g->n_params; ++i) {
+        init[i].assign(g->params[i].data, g->params[i].data + g->params[i].count);
         if (!g->params[i].buffer) {
             params.push_back(g->params[i].data);
             grads.push_back(cs_autodiff_param_grad(ad, i));
             counts.push_back(g->params[i].count);
+            frozen.push_back(bn == Bn::Frozen && bn_affine[i]);
         }
+    }
     cs_optimizer *opt = nullptr;
     ASSERT_EQ(cs_optimizer_create(&cfg, (int)params.size(), counts.data(), &opt), CUSEG_OK);
-    for (int k = 1; k <= 5; ++k) {
+    for (int k = 1; k <= steps; ++k) {
         SCOPED_TRACE("step " + std::to_string(k));
         /* Where the golden is a float64 trajectory (AdamW on DeepLab, see
          * make_train_parity_deeplab.py), allow twice PyTorch's own fp32 drift. */
@@ -89,8 +100,15 @@ void run_parity(const std::string &golden, const char *arch, const char *options
         cs_autodiff_zero_grad(ad);
         const float *douts[1] = {dlogits.data()};
         ASSERT_EQ(cs_autodiff_backward(ad, douts), CUSEG_OK) << cuseg_last_error();
-        ASSERT_EQ(cs_optimizer_step(opt, params.data(), grads.data(), lr, nullptr, nullptr), CUSEG_OK);
+        ASSERT_EQ(cs_optimizer_step(opt, params.data(), grads.data(), lr, frozen.data(), nullptr), CUSEG_OK);
         for (int i = 0; i < g->n_params; ++i) {
+            if (bn != Bn::Train && g->params[i].buffer) { /* eval mode keeps the running statistics exactly */
+                EXPECT_TRUE(std::equal(init[i].begin(), init[i].end(), g->params[i].data)) << g->params[i].name;
+                continue;
+            }
+            if (bn == Bn::Frozen && bn_affine[i]) {
+                EXPECT_TRUE(std::equal(init[i].begin(), init[i].end(), g->params[i].data)) << g->params[i].name;
+            }
             const std::string key = opt_name + "." + std::to_string(k) + "." + g->params[i].name;
             std::vector<float> want(g->params[i].count);
             ASSERT_EQ(cs_safetensors_read_f32(st, key.c_str(), want.data(), want.size()), CUSEG_OK) << key;
@@ -118,6 +136,19 @@ TEST(TrainParity, UnetSgdMomentumMatchesPyTorchEveryStep) {
 
 TEST(TrainParity, UnetAdamWMatchesPyTorchEveryStep) {
     run_parity("unet_parity.safetensors", "unet_bn", kUnet, "adamw", kAdamW, 2e-3f);
+}
+
+/* --bn eval and --bn frozen (tests/golden/make_train_parity_bn_modes.py):
+ * three SGD-momentum steps of a depth-2 U-Net whose BN running statistics
+ * are random, so that eval mode differs from training mode everywhere. */
+TEST(TrainParity, UnetBnEvalMatchesPyTorchEveryStep) {
+    run_parity("unet_bn_modes_parity.safetensors", "unet_bn", "in_channels=3,classes=3,width=2,depth=2", "eval", kSgd,
+               0.05f, 3, Bn::Eval);
+}
+
+TEST(TrainParity, UnetBnFrozenMatchesPyTorchEveryStep) {
+    run_parity("unet_bn_modes_parity.safetensors", "unet_bn", "in_channels=3,classes=3,width=2,depth=2", "frozen",
+               kSgd, 0.05f, 3, Bn::Frozen);
 }
 
 TEST(TrainParity, DeepLabV3PlusSgdMomentumMatchesPyTorchEveryStep) {

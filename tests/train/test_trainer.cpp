@@ -334,3 +334,100 @@ TEST(DefaultModel, SegmentsTheSamples) {
     cuseg_context_release(ctx);
     cuseg_model_release(m);
 }
+
+/* --bn eval keeps every BN running statistic and trains gamma/beta; --bn
+ * frozen also keeps gamma/beta; both train everything else. */
+TEST(Trainer, BnEvalAndFrozenKeepWhatTheySay) {
+    const std::string data = make_dataset("bnmodes", 4, 16, 16);
+    for (cs_bn_mode mode : {CS_BN_EVAL, CS_BN_FROZEN}) {
+        SCOPED_TRACE(mode == CS_BN_EVAL ? "eval" : "frozen");
+        const std::string out = temp_dir("bnmodes_out");
+        cs_train_config c = tiny_config(data, out, 1);
+        c.bn_mode = mode;
+        ASSERT_EQ(cs_train_run(&c), CUSEG_OK) << cuseg_last_error();
+        const auto before = tensors_of(out + "/init.safetensors"), after = tensors_of(out + "/model.safetensors");
+        ASSERT_EQ(before.size(), after.size());
+        std::vector<std::string> bn; /* batch norm prefixes */
+        for (const auto &t : before)
+            if (t.first.size() > 13 && t.first.compare(t.first.size() - 13, 13, ".running_mean") == 0)
+                bn.push_back(t.first.substr(0, t.first.size() - 12));
+        ASSERT_GE(bn.size(), 4u);
+        int kept = 0, changed = 0;
+        for (size_t i = 0; i < before.size(); ++i) {
+            const std::string &name = before[i].first;
+            ASSERT_EQ(name, after[i].first);
+            bool is_stat = false, is_affine = false;
+            for (const auto &p : bn) {
+                is_stat |= name == p + "running_mean" || name == p + "running_var";
+                is_affine |= name == p + "weight" || name == p + "bias";
+            }
+            const bool same = before[i].second == after[i].second;
+            if (is_stat || (is_affine && mode == CS_BN_FROZEN)) {
+                EXPECT_TRUE(same) << name;
+                ++kept;
+            } else {
+                EXPECT_FALSE(same) << name << " was not trained";
+                ++changed;
+            }
+        }
+        EXPECT_EQ(kept, (int)bn.size() * (mode == CS_BN_FROZEN ? 4 : 2));
+        EXPECT_GT(changed, 0);
+    }
+}
+
+/* --init with another class count: strict by default (the error names the
+ * tensor and suggests --init-partial); --init-partial loads every tensor
+ * whose name and shape match bit for bit, keeps the fresh initialisation of
+ * the classifier and reports each skipped tensor once. */
+TEST(TrainCli, InitPartialLoadsAllButTheClassifier) {
+    int rc;
+    const std::string data = make_dataset("initp", 4, 16, 16);
+    const std::string src = temp_dir("initp_src"), fresh = temp_dir("initp_fresh"), part = temp_dir("initp_part");
+    const std::string base = "train --arch unet_bn --train " + data + " --epochs 1 --batch 2 --threads 1 --quiet --seed 7";
+    const std::string five = base + " --arch-opts classes=5,width=2,depth=2";
+    std::string out = run_cli(base + " --arch-opts classes=3,width=2,depth=2 --out " + src, &rc);
+    ASSERT_EQ(rc, 0) << out;
+    const std::string file = src + "/model.safetensors";
+    out = run_cli(five + " --out " + fresh, &rc);
+    ASSERT_EQ(rc, 0) << out;
+    out = run_cli(five + " --init " + file + " --out " + part, &rc);
+    EXPECT_EQ(rc, 1);
+    EXPECT_NE(out.find(file + ": tensor 'outc.conv.weight' has shape [3,2,1,1], the model needs [5,2,1,1] "
+                              "(--init-partial loads only the tensors that match"),
+              std::string::npos)
+        << out;
+    out = run_cli(five + " --init " + file + " --init-partial --out " + part, &rc);
+    ASSERT_EQ(rc, 0) << out;
+    const std::string skipped_w =
+        "init: skipped outc.conv.weight: shape [3,2,1,1] in " + file + ", [5,2,1,1] in the model\n";
+    const std::string skipped_b = "init: skipped outc.conv.bias: shape [3] in " + file + ", [5] in the model\n";
+    EXPECT_EQ(out, skipped_w + skipped_b) << "each skipped tensor once, nothing else";
+    const auto loaded = tensors_of(part + "/init.safetensors"), source = tensors_of(file),
+               fresh_init = tensors_of(fresh + "/init.safetensors");
+    ASSERT_EQ(loaded.size(), source.size());
+    ASSERT_EQ(loaded.size(), fresh_init.size());
+    int from_file = 0, differs_from_fresh = 0;
+    for (size_t i = 0; i < loaded.size(); ++i) {
+        const std::string &name = loaded[i].first;
+        ASSERT_EQ(name, source[i].first);
+        ASSERT_EQ(name, fresh_init[i].first);
+        if (name.rfind("outc.", 0) == 0) {
+            EXPECT_TRUE(loaded[i].second == fresh_init[i].second) << name << ": the fresh initialisation";
+        } else {
+            EXPECT_TRUE(loaded[i].second == source[i].second) << name << ": bit for bit from " << file;
+            ++from_file;
+            differs_from_fresh += source[i].second != fresh_init[i].second;
+        }
+    }
+    EXPECT_EQ(from_file, (int)loaded.size() - 2);
+    EXPECT_GT(differs_from_fresh, 10) << "the source was trained, so loading it is visible";
+
+    /* nothing in common (another width): an error, not a fresh model */
+    out = run_cli(base + " --arch-opts classes=5,width=4,depth=2 --init " + file + " --init-partial --out " + part + "/w4",
+                  &rc);
+    EXPECT_EQ(rc, 1);
+    EXPECT_NE(out.find("--init " + file + ": no tensor matches the model in name and shape"), std::string::npos) << out;
+    out = run_cli(five + " --init-partial --out " + part, &rc);
+    EXPECT_EQ(rc, 2);
+    EXPECT_NE(out.find("--init-partial needs --init FILE"), std::string::npos) << out;
+}

@@ -1,9 +1,9 @@
 /* The rasterisers of Pillow's ImageDraw (libImaging/Draw.c, Pillow 13) on an
- * 8-bit canvas, so that `cuseg convert labelme` draws every pixel exactly as
+ * 8-bit canvas, so that labelme JSON (io/labelme.c) is drawn every pixel exactly as
  * labelme's shape_to_mask does. Coordinates are truncated to int as Pillow's
  * Python bindings do. */
-#ifndef CS_CLI_PIL_DRAW_H
-#define CS_CLI_PIL_DRAW_H
+#ifndef CS_IO_PIL_DRAW_H
+#define CS_IO_PIL_DRAW_H
 
 #include <stdint.h>
 

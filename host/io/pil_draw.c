@@ -28,7 +28,7 @@
  *   OR OTHER TORTIOUS ACTION, ARISING OUT OF OR IN CONNECTION WITH THE USE OR
  *   PERFORMANCE OF THIS SOFTWARE.
  */
-#include "cli/pil_draw.h"
+#include "io/pil_draw.h"
 
 #include <math.h>
 #include <stdlib.h>
