@@ -77,6 +77,8 @@ const float *cs_cuda_train_output(const cs_cuda_train *t, int i) {
 cuseg_status cs_cuda_train_backward(cs_cuda_train *t, const cuseg_graph *g, const cs_plan *plan,
                                     const float *const *doutputs, float *const *param_grad) {
     (void)t, (void)g, (void)plan, (void)doutputs, (void)param_grad;
+    return cs_error(CUSEG_ERR_UNSUPPORTED, "this build of cuseg has no CUDA backend");
+}
 
 cuseg_status cs_cuda_run_resident(cs_cuda *cuda, const cs_plan *plan) {
     (void)cuda, (void)plan;
