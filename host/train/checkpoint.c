@@ -7,6 +7,7 @@
 
 #include "core/status.h"
 #include "io/safetensors.h"
+#include "train/loss_scale.h"
 
 static char *prefixed(const char *prefix, const char *name) {
     const size_t n = strlen(prefix) + strlen(name) + 1;
@@ -40,16 +41,19 @@ cuseg_status cs_checkpoint_save(const char *path, const cuseg_graph *g, cs_optim
             t[n] = (cs_st_tensor_in){names[n], CS_ST_F32, 1, {(int64_t)q->count}, buf};
             ++n;
         }
-    char epoch[32], step[32], seed[32], draws[32], best[40], best_epoch[32];
+    char epoch[32], step[32], seed[32], draws[32], best[40], best_epoch[32], scale[32], good[32];
     snprintf(epoch, sizeof epoch, "%d", state->epoch);
     snprintf(step, sizeof step, "%ld", state->step);
     snprintf(seed, sizeof seed, "%" PRIu64, state->seed);
     snprintf(draws, sizeof draws, "%" PRIu64, state->dropout_draws);
     snprintf(best, sizeof best, "%.17g", state->best_miou);
     snprintf(best_epoch, sizeof best_epoch, "%d", state->best_epoch);
+    snprintf(scale, sizeof scale, "%.9g", state->loss_scale); /* round-trips a float */
+    snprintf(good, sizeof good, "%d", state->loss_scale_good_steps);
     const char *arch = cuseg_graph_meta(g, "arch"), *options = cuseg_graph_meta(g, "options");
     const char *kv[] = {"cuseg_checkpoint", "1", "epoch", epoch, "step", step, "seed", seed,
                         "dropout_draws", draws, "best_miou", best, "best_epoch", best_epoch,
+                        "loss_scale", scale, "loss_scale_good_steps", good,
                         "recipe", recipe ? recipe : "", "arch", arch ? arch : "",
                         "options", options ? options : "", NULL};
     if (st == CUSEG_OK) st = cs_safetensors_write(path, t, n, kv);
@@ -90,6 +94,19 @@ cuseg_status cs_checkpoint_load(const char *path, cuseg_graph *g, cs_optimizer *
         s.epoch = (int)epoch;
         s.step = (long)step;
         s.best_epoch = (int)best_epoch;
+        /* Checkpoints from before the loss scaler existed have neither key. */
+        const char *ls = cs_safetensors_metadata(sf, "loss_scale"), *lg = cs_safetensors_metadata(sf, "loss_scale_good_steps");
+        cs_loss_scaler defaults;
+        cs_loss_scaler_init(&defaults);
+        s.loss_scale = defaults.scale;
+        s.loss_scale_good_steps = 0;
+        uint64_t good = 0;
+        if (st == CUSEG_OK && ls && lg) {
+            s.loss_scale = strtof(ls, &end);
+            if (*end != 0 || !(s.loss_scale > 0.0f) || !parse_u64(lg, &good) || good > INT32_MAX)
+                st = cs_error(CUSEG_ERR_FORMAT, "%s: malformed loss scaler state in the checkpoint metadata", path);
+            s.loss_scale_good_steps = (int)good;
+        }
     }
     /* Check every tensor before changing anything. */
     char name[1024];

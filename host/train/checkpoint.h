@@ -3,8 +3,8 @@
  * ("optim0.<name>", "optim1.<name>": momentum, or Adam's exp_avg and
  * exp_avg_sq) and, in __metadata__, the epoch, the optimizer step (which
  * fixes the schedule position), the seed and dropout counter (which with the
- * epoch fix every random draw), the best validation mIoU so far and the
- * recipe. Written atomically (temporary file, fsync, rename), so an
+ * epoch fix every random draw), the fp16 loss scaler's state, the best
+ * validation mIoU so far and the recipe. Written atomically (temporary file, fsync, rename), so an
  * interrupted run leaves the previous checkpoint intact. */
 #ifndef CS_TRAIN_CHECKPOINT_H
 #define CS_TRAIN_CHECKPOINT_H
@@ -21,6 +21,8 @@ typedef struct cs_ckpt_state {
     uint64_t dropout_draws;
     double best_miou; /* -1: none yet */
     int best_epoch;
+    float loss_scale;       /* fp16 dynamic loss scaler (train/loss_scale.h); */
+    int loss_scale_good_steps; /* a checkpoint without them loads the defaults */
 } cs_ckpt_state;
 
 /* trainable[t]: the graph parameter of optimizer tensor t. */

@@ -608,7 +608,7 @@ cuseg_status cs_train_run(const cs_train_config *config) {
     memset(&t, 0, sizeof t);
     t.c = &c;
     cuseg_status st = setup(&t, &c);
-    cs_ckpt_state state = {0, 0, c.seed, 0, -1.0, 0};
+    cs_ckpt_state state = {0, 0, c.seed, 0, -1.0, 0, t.scaler.scale, t.scaler.good_steps};
     char recipe[2048], stored[2048];
     recipe_string(&c, recipe, sizeof recipe);
     FILE *f = NULL;
@@ -621,6 +621,8 @@ cuseg_status cs_train_run(const cs_train_config *config) {
                           t.paths[P_LAST], stored, recipe);
         if (st == CUSEG_OK) {
             cs_autodiff_set_dropout_rng(t.ad, state.seed, state.dropout_draws);
+            t.scaler.scale = state.loss_scale;
+            t.scaler.good_steps = state.loss_scale_good_steps;
             if (!c.quiet) printf("resuming from %s after epoch %d (step %ld)\n", t.paths[P_LAST], state.epoch, state.step);
             trim_csv(t.paths[P_CSV], state.epoch);
         }
@@ -676,6 +678,8 @@ cuseg_status cs_train_run(const cs_train_config *config) {
         }
         state.epoch = epoch + 1;
         state.dropout_draws = cs_autodiff_dropout_draws(t.ad);
+        state.loss_scale = t.scaler.scale;
+        state.loss_scale_good_steps = t.scaler.good_steps;
         const int best = have_val && m.miou > state.best_miou;
         if (best) {
             state.best_miou = m.miou;
