@@ -16,46 +16,30 @@
 #include <string.h>
 
 #include "core/status.h"
+#include "post/crf_math.h"
 
 /* ------------------------------------------------------------------ hashing */
 
-typedef struct lattice_key {
-    int16_t k[8]; /* d coordinates (the (d+1)-th is minus their sum), rest 0 */
-} lattice_key;
-
+/* Vertices numbered in order of first appearance (keys[v] is vertex v);
+ * the embedding, keys and hash function are crf_math.h's, shared with CUDA. */
 typedef struct lattice_hash {
     int32_t *table; /* cap slots: vertex index or -1 */
     size_t cap;     /* power of two */
-    lattice_key *keys;
+    cs_lattice_key *keys;
     int32_t filled, keys_cap;
 } lattice_hash;
 
-static size_t key_hash(const lattice_key *key) {
-    uint64_t a, b;
-    memcpy(&a, &key->k[0], 8);
-    memcpy(&b, &key->k[4], 8);
-    uint64_t h = (a ^ (b * 0x9E3779B97F4A7C15ull)) * 0xBF58476D1CE4E5B9ull;
-    h ^= h >> 31;
-    h *= 0x94D049BB133111EBull;
-    h ^= h >> 29;
-    return (size_t)h;
-}
-
-static int key_equal(const lattice_key *a, const lattice_key *b) {
-    return memcmp(a, b, sizeof *a) == 0;
-}
-
 /* Slot of `key`, or of the empty slot where it would go. */
-static size_t hash_slot(const lattice_hash *hs, const lattice_key *key) {
-    size_t mask = hs->cap - 1, s = key_hash(key) & mask;
+static size_t hash_slot(const lattice_hash *hs, const cs_lattice_key *key) {
+    size_t mask = hs->cap - 1, s = (size_t)cs_lattice_key_hash(key) & mask;
     for (;;) {
         int32_t e = hs->table[s];
-        if (e < 0 || key_equal(&hs->keys[e], key)) return s;
+        if (e < 0 || cs_lattice_key_equal(&hs->keys[e], key)) return s;
         s = (s + 1) & mask;
     }
 }
 
-static int32_t hash_find(const lattice_hash *hs, const lattice_key *key) {
+static int32_t hash_find(const lattice_hash *hs, const cs_lattice_key *key) {
     return hs->table[hash_slot(hs, key)];
 }
 
@@ -71,7 +55,7 @@ static cuseg_status hash_grow(lattice_hash *hs) {
     return CUSEG_OK;
 }
 
-static cuseg_status hash_insert(lattice_hash *hs, const lattice_key *key, int32_t *index) {
+static cuseg_status hash_insert(lattice_hash *hs, const cs_lattice_key *key, int32_t *index) {
     size_t s = hash_slot(hs, key);
     if (hs->table[s] >= 0) {
         *index = hs->table[s];
@@ -79,7 +63,7 @@ static cuseg_status hash_insert(lattice_hash *hs, const lattice_key *key, int32_
     }
     if (hs->filled == hs->keys_cap) {
         int32_t cap = hs->keys_cap * 2;
-        lattice_key *keys = realloc(hs->keys, (size_t)cap * sizeof *keys);
+        cs_lattice_key *keys = realloc(hs->keys, (size_t)cap * sizeof *keys);
         if (!keys) return cs_error(CUSEG_ERR_OUT_OF_MEMORY, "CRF lattice: %d vertices", cap);
         hs->keys = keys;
         hs->keys_cap = cap;
@@ -89,79 +73,6 @@ static cuseg_status hash_insert(lattice_hash *hs, const lattice_key *key, int32_
     *index = hs->filled++;
     if ((size_t)hs->filled * 2 >= hs->cap) CS_CHECK(hash_grow(hs));
     return CUSEG_OK;
-}
-
-/* ------------------------------------------------------------------ embedding */
-
-/* Per point: the remainder-0 vertex (rem0), the rank ordering and the
- * barycentric weights of the enclosing simplex. densecrf's SSE init: float
- * arithmetic, round-to-nearest-even for the nearest remainder-0 point.
- * Returns 0 when the coordinates do not fit the int16 keys. */
-static int lattice_embed_point(const float *f, int d, const float *scale, int16_t *rem0_out,
-                               int8_t *rank_out, float *bary_out) {
-    float elevated[CS_LATTICE_MAX_D + 1], rem0[CS_LATTICE_MAX_D + 1];
-    float barycentric[CS_LATTICE_MAX_D + 2];
-    int rank[CS_LATTICE_MAX_D + 1];
-    const float inv_dp1 = 1.0f / (float)(d + 1), dp1 = (float)(d + 1);
-
-    float sm = 0.0f;
-    for (int j = d; j > 0; --j) {
-        float cf = f[j - 1] * scale[j - 1];
-        elevated[j] = sm - (float)j * cf;
-        sm += cf;
-    }
-    elevated[0] = sm;
-
-    float sum = 0.0f;
-    for (int i = 0; i <= d; ++i) {
-        if (!(fabsf(elevated[i]) <= 30000.0f)) return 0;
-        float v = nearbyintf(inv_dp1 * elevated[i]);
-        rem0[i] = v * dp1;
-        sum += v;
-    }
-    for (int i = 0; i <= d; ++i) rank[i] = 0;
-    for (int i = 0; i < d; ++i) {
-        float di = elevated[i] - rem0[i];
-        for (int j = i + 1; j <= d; ++j) {
-            if (di < elevated[j] - rem0[j])
-                rank[i]++;
-            else
-                rank[j]++;
-        }
-    }
-    for (int i = 0; i <= d; ++i) {
-        rank[i] += (int)sum;
-        if (rank[i] < 0) {
-            rank[i] += d + 1;
-            rem0[i] += dp1;
-        } else if (rank[i] >= d + 1) {
-            rank[i] -= d + 1;
-            rem0[i] -= dp1;
-        }
-    }
-    for (int i = 0; i <= d + 1; ++i) barycentric[i] = 0.0f;
-    for (int i = 0; i <= d; ++i) {
-        float v = (elevated[i] - rem0[i]) * inv_dp1;
-        barycentric[d - rank[i]] += v;
-        barycentric[d - rank[i] + 1] -= v;
-    }
-    barycentric[0] += 1.0f + barycentric[d + 1];
-    for (int i = 0; i <= d; ++i) {
-        rem0_out[i] = (int16_t)rem0[i];
-        rank_out[i] = (int8_t)rank[i];
-        bary_out[i] = barycentric[i];
-    }
-    return 1;
-}
-
-/* Key of the vertex with the given remainder: rem0 + canonical simplex corner. */
-static void lattice_vertex_key(const int16_t *rem0, const int8_t *rank, int d, int remainder,
-                               lattice_key *key) {
-    memset(key, 0, sizeof *key);
-    for (int i = 0; i < d; ++i) {
-        int c = rank[i] <= d - remainder ? remainder : remainder - (d + 1);
-        key->k[i] = (int16_t)(rem0[i] + c);
-    }
 }
 
 void cs_lattice_free(cs_lattice *lat) {
@@ -186,8 +97,7 @@ cuseg_status cs_lattice_init(cs_lattice *lat, const float *features, int n, int 
     const size_t entries = (size_t)n * dp1;
 
     float scale[CS_LATTICE_MAX_D];
-    const double inv_std_dev = sqrt(2.0 / 3.0) * dp1;
-    for (int i = 0; i < d; ++i) scale[i] = (float)(1.0 / sqrt((double)(i + 2) * (i + 1)) * inv_std_dev);
+    cs_lattice_scale(d, scale);
 
     int16_t *rem0 = NULL;
     int8_t *rank = NULL;
@@ -205,7 +115,7 @@ cuseg_status cs_lattice_init(cs_lattice *lat, const float *features, int n, int 
 #pragma omp parallel for num_threads(threads) schedule(static) reduction(| : bad)
     for (int i = 0; i < n; ++i) {
         size_t e = (size_t)i * dp1;
-        if (!lattice_embed_point(features + (size_t)i * d, d, scale, rem0 + e, rank + e, lat->bary + e))
+        if (!cs_lattice_embed_point(features + (size_t)i * d, d, scale, rem0 + e, rank + e, lat->bary + e))
             bad = 1;
     }
     if (bad) {
@@ -228,15 +138,15 @@ cuseg_status cs_lattice_init(cs_lattice *lat, const float *features, int n, int 
      * little from one pixel to the next), so the previous point's vertex of
      * the same remainder is checked before the hash table: most lookups end
      * there instead of in a cache-missing probe. */
-    lattice_key prev_key[CS_LATTICE_MAX_D + 1];
+    cs_lattice_key prev_key[CS_LATTICE_MAX_D + 1];
     int32_t prev_vertex[CS_LATTICE_MAX_D + 1];
     for (int r = 0; r < dp1; ++r) prev_vertex[r] = -1;
     for (size_t e0 = 0; e0 < entries; e0 += dp1) {
         for (int r = 0; r < dp1; ++r) {
-            lattice_key key;
+            cs_lattice_key key;
             int32_t v = 0;
-            lattice_vertex_key(rem0 + e0, rank + e0, d, r, &key);
-            if (prev_vertex[r] >= 0 && key_equal(&key, &prev_key[r])) {
+            cs_lattice_vertex_key(rem0 + e0, rank + e0, d, r, &key);
+            if (prev_vertex[r] >= 0 && cs_lattice_key_equal(&key, &prev_key[r])) {
                 v = prev_vertex[r];
             } else {
                 if ((st = hash_insert(&hs, &key, &v))) goto fail;
@@ -261,17 +171,11 @@ cuseg_status cs_lattice_init(cs_lattice *lat, const float *features, int n, int 
      * by +d / -d (densecrf's blur_neighbors_). */
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int v = 0; v < m; ++v) {
-        const lattice_key *key = &hs.keys[v];
+        const cs_lattice_key *key = &hs.keys[v];
         for (int j = 0; j <= d; ++j) {
-            lattice_key n1 = {{0}}, n2 = {{0}};
-            for (int k = 0; k < d; ++k) {
-                n1.k[k] = (int16_t)(key->k[k] - 1);
-                n2.k[k] = (int16_t)(key->k[k] + 1);
-            }
-            if (j < d) {
-                n1.k[j] = (int16_t)(key->k[j] + d);
-                n2.k[j] = (int16_t)(key->k[j] - d);
-            }
+            cs_lattice_key n1, n2;
+            cs_lattice_neighbor_key(key, d, j, 0, &n1);
+            cs_lattice_neighbor_key(key, d, j, 1, &n2);
             int32_t *nb = lat->blur_nbr + ((size_t)j * m + v) * 2;
             nb[0] = hash_find(&hs, &n1) + 1;
             nb[1] = hash_find(&hs, &n2) + 1;
@@ -447,7 +351,7 @@ static cuseg_status crf_kernel_init(crf_kernel *k, const float *features, int n,
     CS_CHECK(cs_lattice_init(&k->lat, features, n, d, threads));
     const cs_lattice *lat = &k->lat;
     const size_t entries = (size_t)n * (d + 1);
-    const float alpha = 1.0f / (1.0f + powf(2.0f, (float)-d));
+    const float alpha = cs_crf_alpha(d);
     float *values = NULL, *scratch = NULL, *deg = NULL;
     cuseg_status st;
     if ((st = cs_alloc((void **)&k->splat_w, entries * sizeof(float), "CRF kernel weights")) ||
@@ -472,14 +376,8 @@ static cuseg_status crf_kernel_init(crf_kernel *k, const float *features, int n,
 
     /* Pre- and post-scale per point, as in DenseKernel::filter (not transposed). */
     for (int i = 0; i < n; ++i) {
-        float pre = 1.0f, post = 1.0f;
-        if (norm == CS_CRF_NORMALIZE_SYMMETRIC) {
-            pre = post = (float)(1.0 / sqrt((double)deg[i] + 1e-20));
-        } else if (norm == CS_CRF_NORMALIZE_AFTER) {
-            post = (float)(1.0 / ((double)deg[i] + 1e-20));
-        } else if (norm == CS_CRF_NORMALIZE_BEFORE) {
-            pre = (float)(1.0 / ((double)deg[i] + 1e-20));
-        }
+        float pre, post;
+        cs_crf_norm_factors(deg[i], norm, &pre, &post);
         deg[i] = pre; /* the post factor goes straight into slice_w */
         for (int r = 0; r <= d; ++r) k->slice_w[(size_t)i * (d + 1) + r] *= post * weight;
     }
@@ -605,10 +503,7 @@ static cuseg_status crf_run_one(const cs_crf_params *p, const uint8_t *rgb, cons
         float *u = unary + (size_t)i * stride;
         for (int k = 0; k < labels; ++k) {
             float v = src[k];
-            if (unary_is_prob) {
-                v = v >= 1e-5f ? (v <= 1.0f ? v : 1.0f) : 1e-5f; /* NaN -> 1e-5 */
-                v = -logf(v);
-            }
+            if (unary_is_prob) v = cs_crf_unary_of_prob(v);
             u[k] = v;
         }
         for (int k = labels; k < stride; ++k) u[k] = 0.0f;
@@ -629,9 +524,7 @@ static cuseg_status crf_run_one(const cs_crf_params *p, const uint8_t *rgb, cons
     if (p->w2 > 0.0f && p->iterations > 0) {
         for (int y = 0; y < h; ++y)
             for (int x = 0; x < w; ++x) {
-                float *f = feat + ((size_t)y * w + x) * 2;
-                f[0] = (float)x / p->theta_gamma;
-                f[1] = (float)y / p->theta_gamma;
+                cs_crf_pixel_features(x, y, NULL, p->theta_gamma, 0.0f, feat + ((size_t)y * w + x) * 2);
             }
         if ((st = crf_kernel_init(&kernels[n_kernels], feat, n, 2, p->w2, p->normalization, threads)))
             goto done;
@@ -641,10 +534,7 @@ static cuseg_status crf_run_one(const cs_crf_params *p, const uint8_t *rgb, cons
         for (int y = 0; y < h; ++y)
             for (int x = 0; x < w; ++x) {
                 const size_t i = (size_t)y * w + x;
-                float *f = feat + i * 5;
-                f[0] = (float)x / p->theta_alpha;
-                f[1] = (float)y / p->theta_alpha;
-                for (int c = 0; c < 3; ++c) f[2 + c] = (float)rgb[i * 3 + c] / p->theta_beta;
+                cs_crf_pixel_features(x, y, rgb + i * 3, p->theta_alpha, p->theta_beta, feat + i * 5);
             }
         if ((st = crf_kernel_init(&kernels[n_kernels], feat, n, 5, p->w1, p->normalization, threads)))
             goto done;
