@@ -95,4 +95,18 @@ cuseg_status cs_cuda_run_resident(cs_cuda *cuda, const cs_plan *plan);
  * of the planned shape, so that the device input buffers hold an input. */
 cuseg_status cs_session_run_resident(cuseg_session *s);
 
+/* ------------------------------------------------------------------ dense CRF
+ * cuda/crf.cu: the CRF of host/post/crf.h on one device, for cuseg_crf
+ * handles. Device buffers grow on demand and stay until release. */
+typedef struct cs_cuda_crf cs_cuda_crf;
+struct cs_crf_params;
+
+/* stream: the caller's cudaStream_t, or NULL: the handle creates one. */
+cuseg_status cs_cuda_crf_create(int device, void *stream, cs_cuda_crf **out);
+void cs_cuda_crf_release(cs_cuda_crf *crf);
+/* As cs_crf_run_batch (parameters and sizes already checked); host
+ * buffers; returns when out_prob is written. out_prob may be prob. */
+cuseg_status cs_cuda_crf_run(cs_cuda_crf *crf, const struct cs_crf_params *p, const uint8_t *rgb,
+                             const float *prob, int n, int h, int w, int labels, float *out_prob);
+
 #endif

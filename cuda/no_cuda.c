@@ -84,3 +84,17 @@ cuseg_status cs_cuda_run_resident(cs_cuda *cuda, const cs_plan *plan) {
     (void)cuda, (void)plan;
     return cs_error(CUSEG_ERR_UNSUPPORTED, "this build of cuseg has no CUDA backend");
 }
+
+cuseg_status cs_cuda_crf_create(int device, void *stream, cs_cuda_crf **out) {
+    (void)device, (void)stream;
+    *out = NULL;
+    return cs_error(CUSEG_ERR_UNSUPPORTED, "this build of cuseg has no CUDA backend");
+}
+
+void cs_cuda_crf_release(cs_cuda_crf *crf) { (void)crf; }
+
+cuseg_status cs_cuda_crf_run(cs_cuda_crf *crf, const struct cs_crf_params *p, const uint8_t *rgb,
+                             const float *prob, int n, int h, int w, int labels, float *out_prob) {
+    (void)crf, (void)p, (void)rgb, (void)prob, (void)n, (void)h, (void)w, (void)labels, (void)out_prob;
+    return cs_error(CUSEG_ERR_UNSUPPORTED, "this build of cuseg has no CUDA backend");
+}

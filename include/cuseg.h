@@ -19,6 +19,7 @@
  *                     sessions on any threads may use one model at once.
  *      cuseg_session  mutable (buffers, plans, streams); one thread at a time.
  *      cuseg_tensor   plain host memory; synchronise access yourself.
+ *      cuseg_crf      mutable (buffers, stream); one thread at a time.
  *  - Activations are NHWC (batch, height, width, channels), float32 unless
  *    stated. Weights ("parameters") use PyTorch's layouts and state-dict names,
  *    e.g. a conv weight is [out, in/groups, kh, kw].
@@ -394,6 +395,63 @@ const char *cuseg_session_device(const cuseg_session *s);
  * of every activation's size, which is what a plan without reuse would need. */
 cuseg_status cuseg_session_memory(const cuseg_session *s, size_t *arena_bytes,
                                   size_t *unplanned_bytes);
+
+/* ------------------------------------------------------------------------ */
+/* Dense CRF post-processing                                                */
+/*
+ * DeepLab v1's fully connected CRF (Krähenbühl & Koltun 2011): Potts
+ * compatibility, a bilateral appearance kernel (position and colour) and a
+ * Gaussian smoothness kernel (position), mean-field inference with
+ * permutohedral-lattice filtering, numerically as pydensecrf does it:
+ *   U = -log(clip(P, 1e-5, 1)),  Q = softmax(-U),
+ *   T times: Q = softmax(-U + w1 K1 Q + w2 K2 Q)  (K normalised).
+ * A handle runs where its context says: on the CPU (OpenMP, the context's
+ * thread count) or on the context's CUDA device ("auto": CUDA when a device
+ * is present and the backend starts, else the CPU). Both give the same
+ * labels; the GPU's marginals differ from the CPU's by float rounding of
+ * exp/log only (docs/crf.md).
+ */
+
+typedef enum cuseg_crf_normalization {
+    CUSEG_CRF_NORMALIZE_SYMMETRIC = 0, /* D^-1/2 K D^-1/2, D = K 1 (pydensecrf's default) */
+    CUSEG_CRF_NORMALIZE_AFTER = 1,     /* D^-1 K (densecrf 2011) */
+    CUSEG_CRF_NORMALIZE_BEFORE = 2,    /* K D^-1 */
+    CUSEG_CRF_NO_NORMALIZATION = 3     /* K as the lattice computes it */
+} cuseg_crf_normalization;
+
+typedef struct cuseg_crf_params {
+    float w1;          /* bilateral (appearance) weight, >= 0; 0 drops the kernel */
+    float theta_alpha; /* bilateral position std in pixels, > 0 (pydensecrf's sxy) */
+    float theta_beta;  /* bilateral colour std in 0..255 units, > 0 (pydensecrf's srgb) */
+    float w2;          /* Gaussian (smoothness) weight, >= 0; 0 drops the kernel */
+    float theta_gamma; /* Gaussian position std in pixels, > 0 */
+    int iterations;    /* mean-field iterations, >= 0 */
+    cuseg_crf_normalization normalization;
+} cuseg_crf_params;
+
+/* DeepLab-LargeFOV's values: (w1, theta_alpha, theta_beta, w2, theta_gamma,
+ * iterations) = (4, 121, 5, 3, 3, 10), symmetric normalisation. */
+cuseg_crf_params cuseg_crf_default_params(void);
+
+typedef struct cuseg_crf cuseg_crf;
+
+/* A CRF runner: the parameters and the buffers of its runs (on a CUDA
+ * device: device memory grown on demand and kept, and a stream). Mutable:
+ * one thread at a time; give each thread its own. It keeps no reference to
+ * ctx, but a caller's cuda_stream in ctx must outlive it. Parameters are
+ * checked here (the message names the field). Caller releases *out. */
+cuseg_status cuseg_crf_create(const cuseg_context *ctx, const cuseg_crf_params *params,
+                              cuseg_crf **out);
+void cuseg_crf_release(cuseg_crf *crf);
+/* Where it runs: "cpu" or "cuda:N"; owned by crf. */
+const char *cuseg_crf_device(const cuseg_crf *crf);
+/* n images of h x w: rgb is n*h*w*3 bytes (RGB, interleaved, images
+ * contiguous), prob n*h*w*labels softmax probabilities (NHWC); out_prob
+ * receives the marginals Q in the same layout and may equal prob. Host
+ * memory on every device; returns when out_prob is written. labels in
+ * [1, 4096]. */
+cuseg_status cuseg_crf_run(cuseg_crf *crf, const uint8_t *rgb, const float *prob, int n, int h,
+                           int w, int labels, float *out_prob);
 
 #ifdef __cplusplus
 }

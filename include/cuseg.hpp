@@ -301,6 +301,33 @@ class Session {
     Handle<cuseg_session, cuseg_session_release> h_;
 };
 
+/* Dense CRF post-processing (cuseg_crf_*) on the context's device. One thread
+ * at a time; a caller's CUDA stream in the context must outlive it. */
+class Crf {
+  public:
+    explicit Crf(const Context &ctx, const cuseg_crf_params &params = cuseg_crf_default_params()) {
+        cuseg_crf *c = nullptr;
+        check(cuseg_crf_create(ctx.get(), &params, &c));
+        h_.reset(c);
+    }
+    /* n images of h x w: rgb n*h*w*3 bytes, prob and out n*h*w*labels
+     * floats (NHWC); out may be prob. */
+    void run(View<const uint8_t> rgb, View<const float> prob, int n, int h, int w, int labels,
+             View<float> out) {
+        const std::size_t pixels = (std::size_t)n * h * w;
+        if (n < 1 || h < 1 || w < 1 || labels < 1 || rgb.size != pixels * 3 ||
+            prob.size != pixels * labels || out.size != prob.size)
+            throw Error(CUSEG_ERR_INVALID_ARGUMENT, "Crf::run: buffer sizes do not match n, h, w, labels");
+        check(cuseg_crf_run(h_.get(), rgb.data, prob.data, n, h, w, labels, out.data));
+    }
+    /* "cpu" or "cuda:N". */
+    std::string device() const { return cuseg_crf_device(h_.get()); }
+    cuseg_crf *get() const { return h_.get(); }
+
+  private:
+    Handle<cuseg_crf, cuseg_crf_release> h_;
+};
+
 }  // namespace cuseg
 
 #endif

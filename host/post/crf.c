@@ -388,8 +388,8 @@ static cuseg_status crf_kernel_init(crf_kernel *k, const float *features, int n,
     return CUSEG_OK;
 }
 
-static cuseg_status crf_check_sizes(const cs_crf_params *p, const void *rgb, const void *in,
-                                    int n, int h, int w, int labels, int threads, const void *out) {
+cuseg_status cs_crf_check_sizes(const cs_crf_params *p, const void *rgb, const void *in,
+                                int n, int h, int w, int labels, int threads, const void *out) {
     CS_CHECK(cs_crf_check_params(p));
     CS_CHECK_ARG(rgb && in && out, "CRF: NULL image, input or output buffer");
     CS_CHECK_ARG(n >= 1, "CRF: batch must be >= 1, got %d", n);
@@ -579,19 +579,19 @@ done:
 
 cuseg_status cs_crf_run(const cs_crf_params *p, const uint8_t *rgb, const float *prob, int h,
                         int w, int labels, int threads, float *out_prob) {
-    CS_CHECK(crf_check_sizes(p, rgb, prob, 1, h, w, labels, threads, out_prob));
+    CS_CHECK(cs_crf_check_sizes(p, rgb, prob, 1, h, w, labels, threads, out_prob));
     return crf_run_one(p, rgb, prob, 1, h, w, labels, threads, out_prob);
 }
 
 cuseg_status cs_crf_run_unary(const cs_crf_params *p, const uint8_t *rgb, const float *unary,
                               int h, int w, int labels, int threads, float *out_prob) {
-    CS_CHECK(crf_check_sizes(p, rgb, unary, 1, h, w, labels, threads, out_prob));
+    CS_CHECK(cs_crf_check_sizes(p, rgb, unary, 1, h, w, labels, threads, out_prob));
     return crf_run_one(p, rgb, unary, 0, h, w, labels, threads, out_prob);
 }
 
 cuseg_status cs_crf_run_batch(const cs_crf_params *p, const uint8_t *rgb, const float *prob,
                               int n, int h, int w, int labels, int threads, float *out_prob) {
-    CS_CHECK(crf_check_sizes(p, rgb, prob, n, h, w, labels, threads, out_prob));
+    CS_CHECK(cs_crf_check_sizes(p, rgb, prob, n, h, w, labels, threads, out_prob));
     const size_t pix = (size_t)h * w;
     for (int b = 0; b < n; ++b) {
         cuseg_status st = crf_run_one(p, rgb + (size_t)b * pix * 3, prob + (size_t)b * pix * labels,

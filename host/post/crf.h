@@ -51,6 +51,11 @@ cs_crf_params cs_crf_default_params(void);
 /* Checks every field; the message names the field and the value. */
 cuseg_status cs_crf_check_params(const cs_crf_params *p);
 
+/* Parameters, buffers (non-NULL) and sizes of a run of n images; the
+ * messages name the problem and the values. */
+cuseg_status cs_crf_check_sizes(const cs_crf_params *p, const void *rgb, const void *in, int n,
+                                int h, int w, int labels, int threads, const void *out);
+
 /* rgb: h*w*3 uint8 (row-major, RGB); prob: h*w*labels softmax probabilities
  * (NHWC without N); out_prob: h*w*labels marginals Q. out_prob may be prob.
  * threads >= 1 (OpenMP threads for this call). */
