@@ -281,6 +281,7 @@ typedef struct seg_run {
     int evaluated, eval_missing, eval_failed;
     progress_state prog;
     int tty;
+    cuseg_crf *crf; /* --crf: on the engine's context (the GPU when it is CUDA); compute thread only */
 } seg_run;
 
 static double now_s(void) {
@@ -647,15 +648,14 @@ static int needs_tiling(const seg_options *o, int h, int w) {
 
 /* The dense CRF over one image's probabilities, in place. The CRF's
  * appearance kernel compares RGB colours: a gray image counts as R = G = B. */
-static cuseg_status crf_refine(seg_run *r, const cs_seg_engine *e, const cs_image *img, float *probs) {
+static cuseg_status crf_refine(seg_run *r, const cs_image *img, float *probs) {
     const size_t n = (size_t)img->h * img->w;
     uint8_t *rgb = img->c == 3 ? img->data : malloc(n * 3);
     if (!rgb) return cs_error(CUSEG_ERR_OUT_OF_MEMORY, "out of memory for the CRF's image");
     if (img->c != 3)
         for (size_t i = 0; i < n; ++i)
             rgb[3 * i] = rgb[3 * i + 1] = rgb[3 * i + 2] = ((const uint8_t *)img->data)[i * img->c];
-    const cuseg_status st =
-        cs_crf_run(&r->o.crf_params, rgb, probs, img->h, img->w, r->n_classes, e->threads, probs);
+    const cuseg_status st = cuseg_crf_run(r->crf, rgb, probs, 1, img->h, img->w, r->n_classes, probs);
     if (rgb != img->data) free(rgb);
     return st;
 }
@@ -690,7 +690,7 @@ static void compute(seg_run *r, cs_seg_engine *e, const int *idx, int n) {
         }
         if (st == CUSEG_OK) st = cs_seg_predict(e, imgs, n, h, w, probs);
         for (int i = 0; i < n && st == CUSEG_OK && r->o.crf; ++i)
-            st = crf_refine(r, e, &r->items[idx[i]].img, probs[i]);
+            st = crf_refine(r, &r->items[idx[i]].img, probs[i]);
         for (int i = 0; i < n && st == CUSEG_OK; ++i) {
             rows_sink sink = {r, jobs[i], w};
             if (take_rows(&sink, 0, h, probs[i]) != 0) {
@@ -956,6 +956,15 @@ int cs_cli_segment(int argc, char **argv) {
         fprintf(stderr, "cuseg segment: %s\n", cuseg_last_error());
         rc = 1;
     }
+    if (rc == 0 && o.crf) {
+        const cs_crf_params *c = &o.crf_params;
+        const cuseg_crf_params cp = {c->w1, c->theta_alpha, c->theta_beta, c->w2, c->theta_gamma, c->iterations,
+                                     (cuseg_crf_normalization)c->normalization};
+        if (cuseg_crf_create(ctx, &cp, &r->crf) != CUSEG_OK) {
+            fprintf(stderr, "cuseg segment: %s\n", cuseg_last_error());
+            rc = 1;
+        }
+    }
     if (rc == 0 && o.gt_dir && cs_confusion_init(&r->cm, r->n_classes, o.ignore) != CUSEG_OK) {
         fprintf(stderr, "cuseg segment: %s\n", cuseg_last_error());
         rc = 1;
@@ -1105,6 +1114,7 @@ int cs_cli_segment(int argc, char **argv) {
     }
     free(r->items);
     free(done_idx);
+    cuseg_crf_release(r->crf);
     if (o.gt_dir) cs_confusion_free(&r->cm);
     free(r);
     cuseg_session_release(session);

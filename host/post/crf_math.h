@@ -6,9 +6,9 @@
  *
  * Products go through cs_crf_mul: under nvcc it is __fmul_rn, which the
  * compiler never fuses into an FMA, so a*b + c rounds twice on the GPU as it
- * does on the host (the CPU build has no -mfma, and C++ in ISO mode does not
- * contract). With that the GPU's lattice is the CPU's bit for bit and its
- * filtering differs only where expf/logf do. */
+ * does on the host (the host build targets x86-64 without -mfma, so gcc has
+ * no FMA to contract into). With that the GPU's lattice is the CPU's bit for
+ * bit and its filtering differs only where expf/logf do. */
 #ifndef CS_POST_CRF_MATH_H
 #define CS_POST_CRF_MATH_H
 

@@ -21,7 +21,9 @@ extern "C" {
 #include "post/crf.h"
 }
 
+using cstest::Agreement;
 using cstest::camvid_crop;
+using cstest::compare;
 using cstest::smooth_prob;
 
 namespace {
@@ -86,30 +88,6 @@ std::vector<double> exact_mean_field(const cs_crf_params &p, const uint8_t *rgb,
         update();
     }
     return q;
-}
-
-struct Agreement {
-    double label_fraction = 0, max_abs = 0, mean_abs = 0;
-};
-
-template <typename T>
-Agreement compare(const std::vector<float> &got, const std::vector<T> &want, int labels) {
-    Agreement a;
-    const size_t n = got.size() / labels;
-    size_t same = 0;
-    for (size_t i = 0; i < n; ++i) {
-        const float *g = &got[i * labels];
-        const T *r = &want[i * labels];
-        same += std::max_element(g, g + labels) - g == std::max_element(r, r + labels) - r;
-        for (int l = 0; l < labels; ++l) {
-            const double d = std::fabs((double)g[l] - (double)r[l]);
-            a.max_abs = std::max(a.max_abs, d);
-            a.mean_abs += d;
-        }
-    }
-    a.label_fraction = (double)same / n;
-    a.mean_abs /= (double)got.size();
-    return a;
 }
 
 std::vector<float> run_crf(const cs_crf_params &p, const std::vector<uint8_t> &rgb,
@@ -213,30 +191,12 @@ class CrfGolden : public ::testing::TestWithParam<const char *> {};
 
 TEST_P(CrfGolden, MatchesPydensecrf) {
     CUSEG_REQUIRE_SHARED();
-    cstest::GoldenFile g(std::string("crf/") + GetParam() + ".safetensors");
-    ASSERT_NE(g.file(), nullptr);
-    const cs_st_tensor *q_t = g.tensor("q");
-    ASSERT_NE(q_t, nullptr);
-    ASSERT_EQ(q_t->ndim, 3);
-    const int h = (int)q_t->shape[0], w = (int)q_t->shape[1], labels = (int)q_t->shape[2];
-    const std::vector<uint8_t> rgb = g.get<uint8_t>("rgb");
-    ASSERT_EQ(rgb.size(), (size_t)h * w * 3);
-    std::vector<float> prob((size_t)h * w * labels), want(prob.size());
-    ASSERT_EQ(cs_safetensors_read_f32(g.file(), "prob", prob.data(), prob.size()), CUSEG_OK) << cuseg_last_error();
-    ASSERT_EQ(cs_safetensors_read_f32(g.file(), "q", want.data(), want.size()), CUSEG_OK) << cuseg_last_error();
-    auto meta = [&](const char *key) {
-        const char *v = cs_safetensors_metadata(g.file(), key);
-        EXPECT_NE(v, nullptr) << key;
-        return v ? std::string(v) : std::string("0");
-    };
-    cs_crf_params p = cs_crf_default_params();
-    p.w1 = std::stof(meta("w1"));
-    p.theta_alpha = std::stof(meta("theta_alpha"));
-    p.theta_beta = std::stof(meta("theta_beta"));
-    p.w2 = std::stof(meta("w2"));
-    p.theta_gamma = std::stof(meta("theta_gamma"));
-    p.iterations = std::stoi(meta("iterations"));
-    p.normalization = meta("normalization") == "after" ? CS_CRF_NORMALIZE_AFTER : CS_CRF_NORMALIZE_SYMMETRIC;
+    cstest::CrfGoldenCase c;
+    ASSERT_NO_FATAL_FAILURE(cstest::load_crf_golden(GetParam(), &c));
+    const int h = c.h, w = c.w, labels = c.labels;
+    const std::vector<uint8_t> &rgb = c.rgb;
+    const std::vector<float> &prob = c.prob, &want = c.q;
+    const cs_crf_params p = c.p;
     for (int threads : {1, 2}) {
         const std::vector<float> got = run_crf(p, rgb, prob, h, w, labels, threads);
         const Agreement a = compare(got, want, labels);
