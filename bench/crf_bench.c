@@ -167,6 +167,7 @@ int main(int argc, char **argv) {
         free(prob);
         free(out);
         free(ms);
+        free(cpu_ms);
         return rc;
     }
     if (cs_crf_run(&p, img.data, prob, h, w, labels, threads, out) != CUSEG_OK) { /* warm-up */

@@ -10,8 +10,9 @@
  * stable radix sort of (row, entry) -> CSR -> blur neighbours by lookup.
  * The resulting lattice is the CPU's bit for bit; splat (gather per vertex,
  * in point order), blur and slice sum in the CPU's order with unfused
- * products, so the GPU differs from the CPU only where expf/logf round
- * differently. Device buffers grow on demand and stay in the handle. */
+ * products and the update uses crf_math.h's exp, so the GPU differs from the
+ * CPU only where CUDA's logf (the unary) rounds differently from glibc's.
+ * Device buffers grow on demand and stay in the handle. */
 #include <cub/cub.cuh>
 
 #include <new>
@@ -214,11 +215,16 @@ __global__ void k_unary(int32_t n, int labels, int stride, const float *prob, fl
     }
 }
 
+/* q = softmax(msg - u) per point; msg NULL: the start, softmax(-u) (crf.c's
+ * crf_init_q and crf_slice_update). */
 __global__ void k_update(int32_t n, int labels, int stride, const float *unary, const float *msg,
                          float *q) {
-    CS_GRID_LOOP(i, (size_t)n)
-    cs_crf_update_point(unary + i * stride, msg ? msg + i * stride : nullptr, q + i * stride, labels,
-                        stride);
+    CS_GRID_LOOP(i, (size_t)n) {
+        float *qi = q + i * stride;
+        if (!msg)
+            for (int k = 0; k < stride; ++k) qi[k] = 0.0f;
+        cs_crf_softmax_row(unary + i * stride, msg ? msg + i * stride : qi, qi, labels, stride);
+    }
 }
 
 __global__ void k_pack(int32_t n, int labels, int stride, const float *q, float *out) {
@@ -424,7 +430,7 @@ cuseg_status run_image(cs_cuda_crf *c, const cs_crf_params *p, int h, int w, int
     int max_m = 0;
     for (int k = 0; k < n_kernels; ++k) max_m = kernels[k]->m > max_m ? kernels[k]->m : max_m;
     if (n_kernels) CS_CHECK(ensure_values(c, max_m, stride));
-    for (int it = 0; it < p->iterations; ++it) {
+    for (int it = 0; it < p->iterations && n_kernels > 0; ++it) { /* none: Q stays softmax(-U) */
         for (int k = 0; k < n_kernels; ++k) {
             const dev_lattice *L = kernels[k];
             cuseg_status st;
@@ -434,7 +440,7 @@ cuseg_status run_image(cs_cuda_crf *c, const cs_crf_params *p, int h, int w, int
             CS_CHECK(st);
             CS_CHECK(slice(c, L, blurred, ptr<float>(L->slice_w), stride, msg, k > 0));
         }
-        LAUNCH(k_update, (size_t)n, n, labels, stride, unary, n_kernels ? msg : nullptr, q);
+        LAUNCH(k_update, (size_t)n, n, labels, stride, unary, msg, q);
     }
     LAUNCH(k_pack, (size_t)n * labels, n, labels, stride, q, ptr<float>(c->prob));
     return CUSEG_OK;

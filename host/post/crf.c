@@ -402,60 +402,13 @@ cuseg_status cs_crf_check_sizes(const cs_crf_params *p, const void *rgb, const v
     return CUSEG_OK;
 }
 
-/* exp(x) for x <= 0 (a softmax's max-subtracted arguments): Cephes' expf
- * (range reduction by ln 2 in two parts, degree-6 polynomial, 2^n put into
- * the exponent bits); checked against exp() in double over every float in
- * [-87, 0]: under 1 ulp. libm's expf was a quarter of the CRF's time; this
- * has no calls and no float compares (GCC will not if-convert those unless
- * told that they cannot trap), so the loop over labels vectorises. Below
- * -87 the result (< 2e-38) is flushed to 0, where 2^n would leave the
- * normal range. */
-static inline float crf_exp_nonpos(float x) {
-    uint32_t mag;
-    memcpy(&mag, &x, sizeof mag);
-    mag &= 0x7fffffffu;                 /* |x|: x <= 0 */
-    const uint32_t limit = 0x42ae0000u; /* 87.0f */
-    const int flush = mag > limit;
-    mag = flush ? limit : mag;
-    float abs_x;
-    memcpy(&abs_x, &mag, sizeof abs_x);
-    const float xc = -abs_x;
-    const float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f; /* round(xc / ln 2) */
-    const float r = (xc - n * 0.693359375f) + n * 2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * (r * r) + r + 1.0f;
-    int32_t bits = ((int32_t)n + 127) << 23; /* 2^n */
-    bits = flush ? 0 : bits;
-    float scale;
-    memcpy(&scale, &bits, sizeof scale);
-    return p * scale;
-}
-
-/* q = softmax(msg - u) over the first `labels` of `stride` (rest 0); msg
- * may be q itself. */
-static inline void crf_softmax_row(const float *u, const float *msg, float *q, int labels, int stride) {
-    for (int k = 0; k < labels; ++k) q[k] = msg[k] - u[k];
-    float mx = -INFINITY;
-    for (int k = 0; k < labels; ++k) mx = q[k] > mx ? q[k] : mx;
-    for (int k = 0; k < labels; ++k) q[k] = crf_exp_nonpos(q[k] - mx);
-    float sum = 0.0f;
-    for (int k = 0; k < labels; ++k) sum += q[k];
-    for (int k = 0; k < labels; ++k) q[k] /= sum;
-    for (int k = labels; k < stride; ++k) q[k] = 0.0f;
-}
-
 /* Q = softmax(-U): the mean-field start. */
 static void crf_init_q(const float *unary, float *q, int n, int labels, int stride, int threads) {
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int i = 0; i < n; ++i) {
         float *qi = q + (size_t)i * stride;
         for (int k = 0; k < stride; ++k) qi[k] = 0.0f;
-        crf_softmax_row(unary + (size_t)i * stride, qi, qi, labels, stride);
+        cs_crf_softmax_row(unary + (size_t)i * stride, qi, qi, labels, stride);
     }
 }
 
@@ -474,7 +427,7 @@ static void crf_slice_update(const cs_lattice *lat, const float *values, const f
         else
             for (int k = 0; k < stride; ++k) qi[k] = 0.0f;
         lattice_slice_point(lat, values, weight, stride, i, qi);
-        crf_softmax_row(unary + (size_t)i * stride, qi, qi, labels, stride);
+        cs_crf_softmax_row(unary + (size_t)i * stride, qi, qi, labels, stride);
     }
 }
 

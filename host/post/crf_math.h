@@ -7,13 +7,15 @@
  * Products go through cs_crf_mul: under nvcc it is __fmul_rn, which the
  * compiler never fuses into an FMA, so a*b + c rounds twice on the GPU as it
  * does on the host (the host build targets x86-64 without -mfma, so gcc has
- * no FMA to contract into). With that the GPU's lattice is the CPU's bit for
- * bit and its filtering differs only where expf/logf do. */
+ * no FMA to contract into). With that the GPU computes the CPU's lattice,
+ * messages and updates bit for bit; only the unary's logf (glibc's against
+ * CUDA's, <= 1 ulp) may differ. */
 #ifndef CS_POST_CRF_MATH_H
 #define CS_POST_CRF_MATH_H
 
 #include <math.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "ops/op_math.h"
 #include "post/crf.h"
@@ -342,20 +344,52 @@ static inline CS_HD float cs_lattice_slice_value(int32_t i, int k, int d, const 
     return acc;
 }
 
-/* Mean-field update of one point: q = softmax(-u + msg) over `labels` of
- * `stride` columns (rest 0); msg may be NULL (no pairwise term). */
-static inline CS_HD void cs_crf_update_point(const float *u, const float *msg, float *q, int labels,
-                                             int stride) {
+/* exp(x) for x <= 0 (a softmax's max-subtracted arguments): Cephes' expf
+ * (range reduction by ln 2 in two parts, degree-6 polynomial, 2^n put into
+ * the exponent bits); checked against exp() in double over every float in
+ * [-87, 0]: under 1 ulp. libm's expf was a quarter of the CPU CRF's time;
+ * this has no calls and no float compares (GCC will not if-convert those
+ * unless told that they cannot trap), so the CPU loop over labels
+ * vectorises; on the GPU it gives the CPU's bits (unfused products). Below
+ * -87 the result (< 2e-38) is flushed to 0, where 2^n would leave the
+ * normal range. */
+static inline CS_HD float cs_crf_exp_nonpos(float x) {
+    uint32_t mag;
+    memcpy(&mag, &x, sizeof mag);
+    mag &= 0x7fffffffu;                 /* |x|: x <= 0 */
+    const uint32_t limit = 0x42ae0000u; /* 87.0f */
+    const int flush = mag > limit;
+    mag = flush ? limit : mag;
+    float abs_x;
+    memcpy(&abs_x, &mag, sizeof abs_x);
+    const float xc = -abs_x;
+    const float n = (cs_crf_mul(xc, 1.44269504088896341f) + 12582912.0f) - 12582912.0f; /* round(xc / ln 2) */
+    const float r = (xc - cs_crf_mul(n, 0.693359375f)) + cs_crf_mul(n, 2.12194440e-4f);
+    float p = 1.9875691500e-4f;
+    p = cs_crf_mul(p, r) + 1.3981999507e-3f;
+    p = cs_crf_mul(p, r) + 8.3334519073e-3f;
+    p = cs_crf_mul(p, r) + 4.1665795894e-2f;
+    p = cs_crf_mul(p, r) + 1.6666665459e-1f;
+    p = cs_crf_mul(p, r) + 5.0000001201e-1f;
+    p = cs_crf_mul(p, cs_crf_mul(r, r)) + r + 1.0f;
+    int32_t bits = ((int32_t)n + 127) << 23; /* 2^n */
+    bits = flush ? 0 : bits;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return cs_crf_mul(p, scale);
+}
+
+/* Mean-field update of one point: q = softmax(msg - u) over the first
+ * `labels` of `stride` (rest 0); msg may be q itself (the start, Q =
+ * softmax(-U), passes a zeroed q). */
+static inline CS_HD void cs_crf_softmax_row(const float *u, const float *msg, float *q, int labels,
+                                            int stride) {
+    for (int k = 0; k < labels; ++k) q[k] = msg[k] - u[k];
     float mx = -INFINITY;
-    for (int k = 0; k < labels; ++k) {
-        q[k] = -u[k] + (msg ? msg[k] : 0.0f);
-        mx = q[k] > mx ? q[k] : mx;
-    }
+    for (int k = 0; k < labels; ++k) mx = q[k] > mx ? q[k] : mx;
+    for (int k = 0; k < labels; ++k) q[k] = cs_crf_exp_nonpos(q[k] - mx);
     float sum = 0.0f;
-    for (int k = 0; k < labels; ++k) {
-        q[k] = expf(q[k] - mx);
-        sum += q[k];
-    }
+    for (int k = 0; k < labels; ++k) sum += q[k];
     for (int k = 0; k < labels; ++k) q[k] /= sum;
     for (int k = labels; k < stride; ++k) q[k] = 0.0f;
 }

@@ -1,19 +1,21 @@
 /* The dense CRF on CUDA (cuda/crf.cu through cuseg_crf_*) against the CPU
  * (host/post/crf.c). Skips without a CUDA device.
  *
- * Why the bounds: the GPU builds the CPU's lattice bit for bit and sums in
- * the CPU's order with unfused products (tests/post/test_crf_gpu_algorithm.cpp
- * checks that on the host), so the only differences are libm's: CUDA's expf
- * (<= 2 ulp) in each mean-field softmax and logf (<= 1 ulp) in the unary,
- * i.e. relative perturbations ~2.4e-7 per iteration, which 10 strongly
- * coupled iterations (w1 + w2 = 7 against log-odds of a few units) amplify.
- * The CPU against pydensecrf sees the same kind of perturbation plus a
- * different normalisation order and measures max |dQ| 2.4e-6, mean 5.8e-8
- * (CrfGolden); GPU against CPU must be no worse, so: max |dQ| <= 1e-4 (a 40x
- * margin on that, still far below the >= 1e-3 that one wrong neighbour or
- * weight causes, cf. CrfExact), mean |dQ| <= 1e-6, and labels equal on
- * >= 99.9% of pixels (argmax flips only at near-ties). Unmeasured on a GPU
- * when written: the first run prints the numbers. */
+ * Why the bounds: the GPU builds the CPU's lattice bit for bit, sums in the
+ * CPU's order with unfused products and updates with the CPU's exp
+ * (crf_math.h; tests/post/test_crf_gpu_algorithm.cpp checks all of that on
+ * the host, bit for bit), so the one difference is the unary
+ * U = -logf(clip(P)): CUDA's logf (<= 1 ulp) against glibc's (< 1 ulp), a
+ * relative perturbation <= 2.4e-7 of U, which 10 strongly coupled mean-field
+ * iterations (w1 + w2 = 7 against log-odds of a few units) amplify. The CPU
+ * against pydensecrf sees perturbations of the same size everywhere (its own
+ * exp, log and normalisation order) and measures max |dQ| 2.4e-6, mean
+ * 5.8e-8 (CrfGolden); GPU against CPU must be no worse, so: max |dQ| <= 1e-4
+ * (a 40x margin on that, still far below the >= 1e-3 that one wrong
+ * neighbour or weight causes, cf. CrfExact), mean |dQ| <= 1e-6, and labels
+ * equal on >= 99.9% of pixels (argmax flips only at near-ties). Unmeasured
+ * on a GPU when written: the tests print the numbers.
+ */
 #include <gtest/gtest.h>
 
 #include <string>

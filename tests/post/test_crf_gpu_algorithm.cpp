@@ -153,7 +153,7 @@ std::vector<float> emu_crf(const cs_crf_params &p, const std::vector<uint8_t> &r
         const int k = (int)(t % stride);
         unary[t] = k < labels ? cs_crf_unary_of_prob(prob[i * labels + k]) : 0.0f;
     }
-    for (int i = 0; i < n; ++i) cs_crf_update_point(&unary[(size_t)i * stride], nullptr, &q[(size_t)i * stride], labels, stride);
+    for (int i = 0; i < n; ++i) cs_crf_softmax_row(&unary[(size_t)i * stride], &q[(size_t)i * stride], &q[(size_t)i * stride], labels, stride);
     std::vector<EmuLattice> kernels;
     if (p.w2 > 0.0f && p.iterations > 0) {
         kernels.emplace_back();
@@ -168,15 +168,14 @@ std::vector<float> emu_crf(const cs_crf_params &p, const std::vector<uint8_t> &r
     int max_m = 0;
     for (const EmuLattice &L : kernels) max_m = std::max(max_m, L.m);
     std::vector<float> values(((size_t)max_m + 1) * stride), scratch(values.size());
-    for (int it = 0; it < p.iterations; ++it) {
+    for (int it = 0; it < p.iterations && !kernels.empty(); ++it) {
         for (size_t k = 0; k < kernels.size(); ++k) {
             emu_splat(kernels[k], q.data(), stride, kernels[k].splat_w.data(), values);
             const float *blurred = emu_blur(kernels[k], values, scratch, stride);
             emu_slice(kernels[k], blurred, kernels[k].slice_w.data(), stride, msg.data(), k > 0);
         }
         for (int i = 0; i < n; ++i)
-            cs_crf_update_point(&unary[(size_t)i * stride], kernels.empty() ? nullptr : &msg[(size_t)i * stride],
-                                &q[(size_t)i * stride], labels, stride);
+            cs_crf_softmax_row(&unary[(size_t)i * stride], &msg[(size_t)i * stride], &q[(size_t)i * stride], labels, stride);
     }
     std::vector<float> out((size_t)n * labels);
     for (size_t t = 0; t < out.size(); ++t) out[t] = q[(t / labels) * stride + t % labels];
@@ -244,8 +243,8 @@ TEST(CrfGpuAlgorithm, KeyRangeIsChecked) {
 
 /* The whole CRF through the GPU's steps equals cs_crf_run bit for bit on
  * CamVid crops: defaults, other weights and each normalisation, one kernel
- * dropped, no iterations. (On the GPU only expf/logf may round differently;
- * see tests/cuda/test_cuda_crf.cpp.) */
+ * dropped, no iterations. (On the GPU only the unary's logf may round
+ * differently; see tests/cuda/test_cuda_crf.cpp.) */
 TEST(CrfGpuAlgorithm, CrfEqualsCpuBitForBit) {
     CUSEG_REQUIRE_SHARED();
     const int h = 33, w = 41;
