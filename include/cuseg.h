@@ -407,9 +407,10 @@ cuseg_status cuseg_session_memory(const cuseg_session *s, size_t *arena_bytes,
  *   T times: Q = softmax(-U + w1 K1 Q + w2 K2 Q)  (K normalised).
  * A handle runs where its context says: on the CPU (OpenMP, the context's
  * thread count) or on the context's CUDA device ("auto": CUDA when a device
- * is present and the backend starts, else the CPU). Both give the same
- * labels; the GPU's marginals differ from the CPU's by float rounding of
- * exp/log only (docs/crf.md).
+ * is present and the backend starts, else the CPU). The GPU computes the
+ * CPU's arithmetic except CUDA's logf in U, so its marginals differ from the
+ * CPU's by that rounding, amplified by the iterations, and labels only at
+ * near-ties (docs/crf.md).
  */
 
 typedef enum cuseg_crf_normalization {
