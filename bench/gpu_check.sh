@@ -84,9 +84,9 @@ if has test; then
     ./build-gpu/tests/cuseg_tests --gtest_filter='*Cuda*' --gtest_brief=1 || status=1
 fi
 if has sanitize; then
-    echo "== compute-sanitizer memcheck over the CUDA op and session tests (the deliberate out-of-memory test is left out: memcheck reports its failed cudaMalloc)"
+    echo "== compute-sanitizer memcheck over the CUDA op, session, CRF and training tests (the deliberate out-of-memory test is left out: memcheck reports its failed cudaMalloc)"
     compute-sanitizer --tool memcheck --error-exitcode 1 --print-limit 20 \
-        ./build-gpu/tests/cuseg_tests --gtest_filter='*CudaOps*:CudaSession*:-CudaSession.OutOfMemory*' --gtest_brief=1 || status=1
+        ./build-gpu/tests/cuseg_tests --gtest_filter='*CudaOps*:CudaSession*:CudaCrf*:CudaTrain*:-CudaSession.OutOfMemory*' --gtest_brief=1 || status=1
     echo "== compute-sanitizer memcheck over cuseg-bench's GPU timing paths (host to host, device events, device-resident runs)"
     compute-sanitizer --tool memcheck --error-exitcode 1 --print-limit 20 \
         ./build-gpu/bench/cuseg-bench --device cuda:0 --precision fp32,bf16 --model "unet_bn:width=8+depth=2" \
