@@ -162,6 +162,14 @@ TEST(CudaCrf, SizeChangesBetweenRuns) {
     std::vector<float> cpu(pbig.size());
     ASSERT_EQ(cs_crf_run(&p, big.data(), pbig.data(), 120, 90, 9, 2, cpu.data()), CUSEG_OK);
     expect_gpu_close(other, cpu, 9, "after a size change");
+    /* The same pixel count transposed (50x40 after 40x50): the cache is keyed
+     * on h and w, not on h*w. */
+    const std::vector<uint8_t> t = camvid_crop("0001TP_006690.png", 10, 20, 50, 40);
+    const std::vector<float> pt = smooth_prob(50, 40, 4, 3);
+    std::vector<float> cpu_t(pt.size());
+    ASSERT_EQ(cs_crf_run(&p, t.data(), pt.data(), 50, 40, 4, 2, cpu_t.data()), CUSEG_OK);
+    g.run(a, pa, 1, 40, 50, 4);
+    expect_gpu_close(g.run(t, pt, 1, 50, 40, 4), cpu_t, 4, "transposed size");
     /* One kernel only, and no iterations. */
     for (cs_crf_params q : {cs_crf_params{0, 121, 5, 3, 3, 5, CS_CRF_NORMALIZE_SYMMETRIC},
                             cs_crf_params{4, 121, 5, 0, 3, 5, CS_CRF_NORMALIZE_SYMMETRIC},
