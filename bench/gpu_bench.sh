@@ -23,15 +23,16 @@
 # Env: CUSEG_GPU_BENCH_MODELS, CUSEG_GPU_BENCH_BATCHES (16),
 #      CUSEG_GPU_BENCH_PRECISIONS ("bf16"; e.g. "bf16 fp16 fp32": each adds
 #      about 3-4 minutes), CUSEG_GPU_BENCH_JSON (the JSON lines file, default
-#      BUILD_DIR/gpu-bench.jsonl, appended to), CUSEG_GPU_BENCH_TABLE=0 skips
-#      step 3.
+#      $OUT/gpu-bench.jsonl when $OUT is set, else BUILD_DIR/gpu-bench.jsonl,
+#      appended to), CUSEG_GPU_BENCH_TABLE=0 skips step 3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build-gpu}
 models=${CUSEG_GPU_BENCH_MODELS:-unet_bn,fcn8s,deeplab_v1,deeplabv3plus:backbone=resnet50}
 batches=${CUSEG_GPU_BENCH_BATCHES:-16}
 precisions=${CUSEG_GPU_BENCH_PRECISIONS:-bf16}
-jsonl=${CUSEG_GPU_BENCH_JSON:-$build/gpu-bench.jsonl}
+jsonl=${CUSEG_GPU_BENCH_JSON:-${OUT:+$OUT/gpu-bench.jsonl}}  # $OUT: a lent machine's folder that comes back
+jsonl=${jsonl:-$build/gpu-bench.jsonl}
 status=0
 
 for precision in $precisions; do

@@ -13,7 +13,15 @@
 # The machine needs nvcc, CMake, ninja, a C/C++ compiler and cuDNN, either in
 # the system or as the nvidia-cudnn Python wheel (found through python3).
 # Libraries it lacks (oneDNN, libpng, libjpeg, cJSON, GoogleTest) come from
-# .deps/debs, unpacked into .deps/prefix (never into /).
+# .deps/debs, unpacked into .deps/prefix (never into /); .deps is git-ignored,
+# so a machine that receives only the working tree needs it carried along.
+# The log goes to $OUT/gpu-check.log when $OUT is set (a lent machine's
+# folder that comes back), and gpu_bench.sh's JSON lines beside it.
+# Time (estimates, not yet measured): build 3-6 min on 16 cores, tests a few
+# minutes, memcheck several minutes (cuDNN under it is slow), bench 5-7 min:
+# more than one 10-minute call. Split the stages over calls on one warm
+# machine (build-gpu stays there between calls; a stage that finds no build
+# builds it first), e.g. "build test", then "sanitize", then "bench".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -27,15 +35,26 @@ if [ "${1:-}" = "--fetch-deps" ]; then
     exit 0
 fi
 
-log=${1:-bench/results/gpu-check-$(date -u +%Y-%m-%d).log}
+default_log=bench/results/gpu-check-$(date -u +%Y-%m-%d).log
+if [ -n "${OUT:-}" ]; then
+    default_log=$OUT/gpu-check.log
+    export CUSEG_GPU_BENCH_JSON=${CUSEG_GPU_BENCH_JSON:-$OUT/gpu-bench.jsonl}
+fi
+log=${1:-$default_log}
 mkdir -p "$(dirname "$log")"
 stages=${CUSEG_GPU_CHECK_STAGES:-build test sanitize bench}
 exec > >(tee "$log") 2>&1
+tee_pid=$!
+# Let tee write the last lines before the script's end (or set -e's) returns.
+trap 'exec >&- 2>&-; wait "$tee_pid" 2>/dev/null || true' EXIT
 has() { [[ " $stages " == *" $1 "* ]]; }
 
 echo "== cuseg GPU check, $(date -u +%Y-%m-%dT%H:%M:%SZ), commit ${CUSEG_COMMIT:-$(git rev-parse --short HEAD 2>/dev/null || echo unknown)}"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
-nvcc --version | tail -1
+if ! command -v nvcc >/dev/null && [ -x /usr/local/cuda/bin/nvcc ]; then
+    export PATH="/usr/local/cuda/bin:$PATH"
+fi
+nvcc --version | tail -1 || echo "nvcc: not found"
 
 # Libraries missing on this machine: unpack the carried .debs into a prefix.
 prefix=$root/.deps/prefix
@@ -54,22 +73,23 @@ fi
 
 # cuDNN: the system's, else the Python wheel's.
 cmake_extra=()
-if ! ls /usr/include/cudnn.h /usr/local/cuda/include/cudnn.h >/dev/null 2>&1; then
+if ! [ -e /usr/include/cudnn.h ] && ! [ -e /usr/local/cuda/include/cudnn.h ]; then
     cudnn_root=$(python3 -c 'import nvidia.cudnn as m; print(list(m.__path__)[0])' 2>/dev/null || true)
     if [ -n "$cudnn_root" ]; then
         echo "cuDNN from the Python wheel: $cudnn_root"
         cmake_extra+=(-DCUDNN_ROOT="$cudnn_root")
-        export LD_LIBRARY_PATH="$cudnn_root/lib:$LD_LIBRARY_PATH"
+        export LD_LIBRARY_PATH="$cudnn_root/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
     fi
 fi
 # cuBLAS likewise, when the toolkit has none.
 if ! ls /usr/local/cuda/lib64/libcublas.so* >/dev/null 2>&1; then
     cublas_lib=$(python3 -c 'import nvidia.cublas as m; print(list(m.__path__)[0])' 2>/dev/null || true)
-    [ -n "$cublas_lib" ] && export LD_LIBRARY_PATH="$cublas_lib/lib:$LD_LIBRARY_PATH"
+    [ -n "$cublas_lib" ] && export LD_LIBRARY_PATH="$cublas_lib/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 fi
 
 jobs=$(nproc)
-if has build; then
+if has build || ! [ -x build-gpu/tests/cuseg_tests ]; then
+    has build || echo "== no build-gpu here: building it first"
     echo "== build (clean, Release, warnings are errors, CUDA required)"
     rm -rf build-gpu
     cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DCUSEG_WERROR=ON -DCUSEG_CUDA=ON \
@@ -102,6 +122,9 @@ if has bench; then
             --weights tests/golden/vgg/deeplab_v1.model.safetensors \
             --check tests/golden/vgg/deeplab_v1.io.safetensors || status=1
         bash bench/gpu_bench.sh build-gpu || status=1
+    else
+        echo "no build-gpu/bench/cuseg-bench (CUSEG_BUILD_BENCH=OFF?): benchmarks not run"
+        status=1
     fi
 fi
 echo "== done: $([ $status -eq 0 ] && echo PASS || echo FAIL)"
