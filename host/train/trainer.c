@@ -233,7 +233,15 @@ static cuseg_status train_step(trainer *t, const cs_batch *b, long step, double 
     cs_autodiff_zero_grad(t->ad);
     CS_CHECK(cs_autodiff_backward(t->ad, douts));
     if (t->use_scaler) {
-        const int finite = cs_loss_scaler_unscale(&t->scaler, t->grads, t->counts, t->n_train);
+        /* Only what the optimizer changes, as GradScaler checks only the
+         * gradients it steps with: a frozen tensor's fp16 weight gradient
+         * (computed here, unlike PyTorch's requires_grad=False) may overflow
+         * without anything trainable being wrong. */
+        float **live = malloc(sizeof(float *) * (size_t)(t->n_train + 1));
+        if (!live) return cs_error(CUSEG_ERR_OUT_OF_MEMORY, "loss scaler: out of memory");
+        for (int i = 0; i < t->n_train; ++i) live[i] = t->frozen[i] ? NULL : t->grads[i];
+        const int finite = cs_loss_scaler_unscale(&t->scaler, live, t->counts, t->n_train);
+        free(live);
         cs_loss_scaler_update(&t->scaler, finite);
         if (!finite) { /* GradScaler: skip the optimizer step, the scale was backed off */
             *loss_out = total;
