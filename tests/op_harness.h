@@ -136,10 +136,11 @@ inline Output run_op(const Input &input, const std::function<int(cuseg_graph *, 
  * sum of at most K terms away from the exact value, so its error is bounded
  * by ~K*eps32 times the sum of the magnitudes of the terms; `tol` is 1e-5
  * unless a test derives another bound. Checks the norm-wise relative error
- * and every element against tol * max|ref| (so that elements near zero are
- * judged on the tensor's scale, not their own). */
+ * and every element against elem_tol (default tol) * max|ref| (so that
+ * elements near zero are judged on the tensor's scale, not their own). */
 inline void expect_close(const std::vector<float> &got, const std::vector<double> &ref,
-                         double tol = 1e-5) {
+                         double tol = 1e-5, double elem_tol = -1) {
+    if (elem_tol < 0) elem_tol = tol;
     ASSERT_EQ(got.size(), ref.size());
     double num = 0, den = 0, maxref = 0;
     for (size_t i = 0; i < ref.size(); ++i) {
@@ -151,7 +152,7 @@ inline void expect_close(const std::vector<float> &got, const std::vector<double
     EXPECT_LE(std::sqrt(num), tol * std::sqrt(den) + 1e-30) << "norm-wise relative error too large";
     int reported = 0;
     for (size_t i = 0; i < ref.size() && reported < 5; ++i)
-        if (std::fabs(got[i] - ref[i]) > tol * maxref + 1e-30) {
+        if (std::fabs(got[i] - ref[i]) > elem_tol * maxref + 1e-30) {
             ADD_FAILURE() << "element " << i << ": got " << got[i] << ", expected " << ref[i];
             ++reported;
         }

@@ -1,13 +1,13 @@
-/* Training parity with PyTorch (issue #6): a small milesial U-Net, BN in
- * training mode (and in eval and frozen mode, --bn), cross-entropy, five SGD-momentum steps and five AdamW steps
- * from identical weights on an identical batch
- * (tests/golden/make_train_parity_unet.py). After every step every
- * parameter and BN running statistic must match PyTorch's within 1e-4
- * relative (U-Net and DeepLab v3+; for AdamW on DeepLab against a float64
- * run, within twice PyTorch's own fp32 drift from it, which Adam's
- * normalisation of small gradients makes larger than 1e-4): fp32
- * forward/backward differ from PyTorch's by summation order
- * (~1e-6 relative per layer), and five optimizer steps compound that. */
+/* Training parity with PyTorch (issue #6): a small milesial U-Net and a
+ * small smp DeepLab v3+, BN in training mode (and, for the U-Net, in eval and
+ * frozen mode, --bn), cross-entropy, five SGD-momentum steps and five AdamW
+ * steps from identical weights on an identical batch
+ * (tests/golden/make_train_parity_*.py). After every step every parameter
+ * and BN running statistic must match PyTorch's within 1e-4 relative,
+ * norm-wise and element-wise (to the tensor's largest value): fp32
+ * forward/backward differ from PyTorch's by summation order (~1e-6 relative
+ * per layer), and five optimizer steps compound that. DeepLab v3+ with AdamW
+ * is the exception element-wise, see DeepLabV3PlusAdamW* below. */
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -31,9 +31,11 @@ namespace {
 
 enum class Bn { Train, Eval, Frozen }; /* cuseg train --bn */
 
-void run_parity(const std::string &golden, const char *arch, const char *options, const std::string &opt_name,
-                const cs_optim_config &cfg, float lr, int steps = 5, Bn bn = Bn::Train) {
-    SCOPED_TRACE(golden + " " + opt_name);
+/* `trajectory`: the golden's key prefix ("sgd", "adamw", "adamw64", ...).
+ * elem_tol: the element-wise bound, when it differs from the norm-wise one. */
+void run_parity(const std::string &golden, const char *arch, const char *options, const std::string &trajectory,
+                const cs_optim_config &cfg, float lr, int steps = 5, Bn bn = Bn::Train, double elem_tol = -1) {
+    SCOPED_TRACE(golden + " " + trajectory);
     cs_safetensors *st = nullptr;
     const std::string path = std::string(CUSEG_SOURCE_DIR) + "/tests/golden/train/" + golden;
     ASSERT_EQ(cs_safetensors_open(path.c_str(), &st), CUSEG_OK) << cuseg_last_error();
@@ -80,11 +82,11 @@ void run_parity(const std::string &golden, const char *arch, const char *options
     ASSERT_EQ(cs_optimizer_create(&cfg, (int)params.size(), counts.data(), &opt), CUSEG_OK);
     for (int k = 1; k <= steps; ++k) {
         SCOPED_TRACE("step " + std::to_string(k));
-        /* Where the golden is a float64 trajectory (AdamW on DeepLab, see
-         * make_train_parity_deeplab.py), allow twice PyTorch's own fp32 drift. */
+        /* Where the golden is a float64 trajectory (adamw64), allow twice
+         * PyTorch's own fp32 deviation from it. */
         double tol = 1e-4;
         const cs_st_tensor *dev =
-            cs_safetensors_find(st, (opt_name + "." + std::to_string(k) + ".torch_fp32_deviation").c_str());
+            cs_safetensors_find(st, (trajectory + "." + std::to_string(k) + ".torch_fp32_deviation").c_str());
         if (dev) tol = std::max(tol, 2 * *(const double *)dev->data);
         const float *in[1] = {x.data()};
         ASSERT_EQ(cs_autodiff_forward(ad, in, dims), CUSEG_OK) << cuseg_last_error();
@@ -95,12 +97,13 @@ void run_parity(const std::string &golden, const char *arch, const char *options
         ASSERT_EQ(cs_loss_cross_entropy(logits, labels.data(), labels.size(), ys.c, -100, nullptr, 0.0f,
                                         CS_REDUCE_MEAN, &loss, dlogits.data()),
                   CUSEG_OK);
-        const double want_loss = *(const double *)cs_safetensors_find(st, (opt_name + "." + std::to_string(k) + ".loss").c_str())->data;
+        const double want_loss = *(const double *)cs_safetensors_find(st, (trajectory + "." + std::to_string(k) + ".loss").c_str())->data;
         EXPECT_NEAR(loss, want_loss, std::max(1e-5, tol) * want_loss);
         cs_autodiff_zero_grad(ad);
         const float *douts[1] = {dlogits.data()};
         ASSERT_EQ(cs_autodiff_backward(ad, douts), CUSEG_OK) << cuseg_last_error();
         ASSERT_EQ(cs_optimizer_step(opt, params.data(), grads.data(), lr, frozen.data(), nullptr), CUSEG_OK);
+        double worst = 0, worst_norm = 0; /* expect_close's metrics, over all tensors: reported, for the record */
         for (int i = 0; i < g->n_params; ++i) {
             if (bn != Bn::Train && g->params[i].buffer) { /* eval mode keeps the running statistics exactly */
                 EXPECT_TRUE(std::equal(init[i].begin(), init[i].end(), g->params[i].data)) << g->params[i].name;
@@ -109,13 +112,27 @@ void run_parity(const std::string &golden, const char *arch, const char *options
             if (bn == Bn::Frozen && bn_affine[i]) {
                 EXPECT_TRUE(std::equal(init[i].begin(), init[i].end(), g->params[i].data)) << g->params[i].name;
             }
-            const std::string key = opt_name + "." + std::to_string(k) + "." + g->params[i].name;
+            const std::string key = trajectory + "." + std::to_string(k) + "." + g->params[i].name;
             std::vector<float> want(g->params[i].count);
             ASSERT_EQ(cs_safetensors_read_f32(st, key.c_str(), want.data(), want.size()), CUSEG_OK) << key;
             SCOPED_TRACE(g->params[i].name);
             expect_close(std::vector<float>(g->params[i].data, g->params[i].data + g->params[i].count),
-                         std::vector<double>(want.begin(), want.end()), tol);
+                         std::vector<double>(want.begin(), want.end()), tol, elem_tol);
+            double num = 0, den = 0, max_diff = 0, max_ref = 0;
+            for (size_t j = 0; j < want.size(); ++j) {
+                const double d = (double)g->params[i].data[j] - want[j];
+                num += d * d;
+                den += (double)want[j] * want[j];
+                max_diff = std::max(max_diff, std::fabs(d));
+                max_ref = std::max(max_ref, std::fabs((double)want[j]));
+            }
+            if (max_ref > 0) {
+                worst_norm = std::max(worst_norm, std::sqrt(num / den));
+                worst = std::max(worst, max_diff / max_ref);
+            }
         }
+        std::printf("%s step %d: relative deviation norm-wise %.2e, element-wise %.2e (tolerance %.2e / %.2e)\n",
+                    trajectory.c_str(), k, worst_norm, worst, tol, elem_tol < 0 ? tol : elem_tol);
     }
     cs_optimizer_release(opt);
     cs_autodiff_release(ad);
@@ -155,8 +172,32 @@ TEST(TrainParity, DeepLabV3PlusSgdMomentumMatchesPyTorchEveryStep) {
     run_parity("deeplab_parity.safetensors", "smp_deeplabv3plus", kDeepLab, "sgd", kSgd, 0.05f);
 }
 
+/* Adam's first steps are close to lr * sign(gradient), so a weight whose
+ * gradient is at the level of its own fp32 rounding (~1e-5 of the tensor's
+ * largest) takes a step that rounding decides; the bigger a tensor, the more
+ * such weights it has (make_train_parity_deeplab.py --drift-survey). On this
+ * model they are single weights of the ResNet's layer3/4 convolutions:
+ * norm-wise cuseg matches PyTorch's fp32 run within 1e-4 (measured 6.6e-5
+ * at worst), element-wise only within 3.1e-4 of the tensor's largest
+ * weight: 1.5e-5 absolute, under 1% of one step (lr = 2e-3). The
+ * element-wise bound, 1e-3 of the largest weight (0.07-0.09 in those
+ * tensors), is 3-5% of one step: a wrong update rule or gradient moves a
+ * weight by whole steps and fails it. This holds with oneDNN's AVX2 and
+ * AVX-512 kernels (every CI machine); forced down to SSE4.1
+ * (ONEDNN_MAX_CPU_ISA=SSE41) their other summation order flips other
+ * near-zero gradients, and from step 3 both DeepLab AdamW tests fail
+ * (2.6e-2 element-wise), while SGD and the U-Net still match. */
 TEST(TrainParity, DeepLabV3PlusAdamWMatchesPyTorchEveryStep) {
-    run_parity("deeplab_parity.safetensors", "smp_deeplabv3plus", kDeepLab, "adamw", kAdamW, 2e-3f);
+    run_parity("deeplab_parity.safetensors", "smp_deeplabv3plus", kDeepLab, "adamw", kAdamW, 2e-3f, 5, Bn::Train,
+               1e-3);
+}
+
+/* The same steps against PyTorch's float64 run: cuseg must be as close to
+ * the exact trajectory as PyTorch's fp32 run is (within twice its
+ * deviation, 5e-4 at steps 1-4 and 1.6e-2 at step 5, when the rounding of a
+ * few gradients near zero flips the sign of their steps in both fp32 runs). */
+TEST(TrainParity, DeepLabV3PlusAdamWAsCloseToFloat64AsPyTorch) {
+    run_parity("deeplab_parity.safetensors", "smp_deeplabv3plus", kDeepLab, "adamw64", kAdamW, 2e-3f);
 }
 
 /* The JIT weight gradients `cuseg train` uses against the GEMM-based ones
