@@ -149,6 +149,7 @@ typedef struct trainer {
     unsigned char *frozen, *no_decay;
     cs_dataset train, val;
     cs_loader *train_loader, *val_loader;
+    cs_augment val_augment; /* the training resize policy without the crop */
     cs_preprocess pre;
     cs_labelme_classes labelme; /* label names of labelme JSON labels */
     cuseg_context *ctx;
@@ -565,7 +566,12 @@ static cuseg_status setup(trainer *t, cs_train_config *c) {
                            c->workers > 0 ? c->workers : 1, c->prefetch > 0 ? c->prefetch : 1, c->seed, 1};
     CS_CHECK(cs_loader_create(&lc, &t->train_loader));
     if (c->val_data) {
+        /* Whole images (after the resize policy): a crop would score only
+         * its top-left window (lc.train = 0 makes no random draws). */
+        t->val_augment = c->augment;
+        t->val_augment.crop_h = t->val_augment.crop_w = 0;
         lc.data = &t->val;
+        lc.augment = &t->val_augment;
         lc.train = 0;
         lc.batch = c->val_batch > 0 ? c->val_batch : (a->resize != CS_RESIZE_NONE ? c->batch : 1);
         CS_CHECK(cs_loader_create(&lc, &t->val_loader));

@@ -179,6 +179,67 @@ TEST(Trainer, FinalModelLoadsAndRuns) {
     }
 }
 
+/* The per-epoch validation scores whole images, not the training crop:
+ * the last log row equals pixel accuracy and mIoU recomputed here from the
+ * final model run on every full 24x24 image (crop 16; each image has its
+ * disc in another place, so a crop window sees a different set of pixels). */
+TEST(Trainer, ValidationScoresWholeImages) {
+    const int h = 24, w = 24, n = 6;
+    const std::string data = make_dataset("valfull", n, h, w);
+    const std::string out = temp_dir("valfull_out");
+    cs_train_config c = tiny_config(data, out, 2);
+    ASSERT_EQ(cs_train_run(&c), CUSEG_OK) << cuseg_last_error();
+
+    cuseg_model *m = nullptr;
+    ASSERT_EQ(cuseg_model_load((out + "/model.safetensors").c_str(), &m), CUSEG_OK) << cuseg_last_error();
+    cs_preprocess pre;
+    ASSERT_EQ(cs_preprocess_from_graph(cuseg_model_graph(m), &pre), CUSEG_OK);
+    cuseg_context *ctx = nullptr;
+    cuseg_context_options o = {"cpu", 1};
+    ASSERT_EQ(cuseg_context_create(&o, &ctx), CUSEG_OK);
+    cuseg_session *s = nullptr;
+    ASSERT_EQ(cuseg_session_create(m, ctx, &s), CUSEG_OK);
+    cuseg_tensor *x = nullptr;
+    ASSERT_EQ(cuseg_tensor_create(CUSEG_F32, 1, h, w, 3, &x), CUSEG_OK);
+    uint64_t cm[2][2] = {{0, 0}, {0, 0}}; /* [truth][prediction] */
+    for (int i = 0; i < n; ++i) {
+        char name[32];
+        snprintf(name, sizeof name, "%02d.png", i);
+        cs_image img, lab;
+        ASSERT_EQ(cs_image_read((data + "/images/" + name).c_str(), CS_IMAGE_RGB, &img), CUSEG_OK);
+        ASSERT_EQ(cs_image_read((data + "/labels/" + name).c_str(), CS_IMAGE_LABEL, &lab), CUSEG_OK);
+        cs_preprocess_image(&pre, (const uint8_t *)img.data, h, w, 3, (float *)cuseg_tensor_data(x));
+        const cuseg_tensor *in[1] = {x}, *y = nullptr;
+        ASSERT_EQ(cuseg_session_run(s, in, 1), CUSEG_OK) << cuseg_last_error();
+        ASSERT_EQ(cuseg_session_output(s, 0, &y), CUSEG_OK);
+        const float *logits = (const float *)cuseg_tensor_data(y);
+        for (int p = 0; p < h * w; ++p)
+            cm[((const uint8_t *)lab.data)[p]][logits[2 * p + 1] > logits[2 * p] ? 1 : 0]++;
+        cs_image_free(&img);
+        cs_image_free(&lab);
+    }
+    cuseg_tensor_release(x);
+    cuseg_session_release(s);
+    cuseg_context_release(ctx);
+    cuseg_model_release(m);
+
+    const double total = (double)(cm[0][0] + cm[0][1] + cm[1][0] + cm[1][1]);
+    ASSERT_EQ(total, (double)n * h * w);
+    const double pixel_acc = (cm[0][0] + cm[1][1]) / total;
+    double miou = 0;
+    for (int k = 0; k < 2; ++k) miou += cm[k][k] / (double)(cm[k][0] + cm[k][1] + cm[0][k] + cm[1][k] - cm[k][k]) / 2;
+    std::ifstream log(out + "/log.csv");
+    std::string line, last;
+    while (std::getline(log, line)) last = line;
+    int epoch = 0;
+    long step = 0;
+    double lr, loss, log_miou = -1, log_acc = -1;
+    ASSERT_EQ(sscanf(last.c_str(), "%d,%ld,%lf,%lf,%lf,%lf", &epoch, &step, &lr, &loss, &log_miou, &log_acc), 6) << last;
+    EXPECT_EQ(epoch, 2);
+    EXPECT_NEAR(log_acc, pixel_acc, 5e-7) << last; /* the log prints 6 decimals */
+    EXPECT_NEAR(log_miou, miou, 5e-7) << last;
+}
+
 TEST(Trainer, BadLabelStopsWithTheFileNameAndKeepsTheCheckpoint) {
     const std::string data = make_dataset("badlabel", 4, 16, 16);
     const std::string out = temp_dir("bad_out");
