@@ -12,6 +12,8 @@ generator), the distribution is the same.
 usage: python3 bench/train_isbi_torch.py --init RUN/init.safetensors
          [--data DIR] [--epochs 30] [--batch 4] [--lr 1e-3] [--crop 256]
          [--width 16] [--depth 4] [--threads 2] [--seed 0]
+       python3 bench/train_isbi_torch.py --eval RUN/model.safetensors [--data DIR]
+         (no training: cuseg's trained model scored by this script's evaluation)
 """
 import argparse
 import os
@@ -51,9 +53,21 @@ def metrics(cm):
     return np.diag(cm).sum() / cm.sum(), np.nanmean(acc), np.nanmean(iou)
 
 
+def evaluate(model, held):
+    """Held-out pixel accuracy, mean accuracy and mIoU, full images, BN in eval mode."""
+    model.eval()
+    cm = np.zeros((2, 2), dtype=np.int64)
+    with torch.no_grad():
+        for img, lab in held:
+            pred = model(torch.from_numpy(img)[None, None]).argmax(1)[0].numpy()
+            cm += confusion(pred, lab, 2)
+    return metrics(cm)
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--init", required=True)
+    ap.add_argument("--init")
+    ap.add_argument("--eval")
     ap.add_argument("--data", default=os.path.join(HERE, "..", "..", "shared", "datasets", "isbi2012_membrane"))
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--batch", type=int, default=4)
@@ -64,15 +78,21 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
+    if not (a.init or a.eval):
+        ap.error("--init or --eval is required")
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     rng = np.random.default_rng(a.seed)
 
-    train = read_pairs(os.path.join(HERE, "isbi", "train.txt"), a.data)
     held = read_pairs(os.path.join(HERE, "isbi", "heldout.txt"), a.data)
     model = UNet(1, 2, False, w=a.width, d=a.depth)
-    missing, unexpected = model.load_state_dict(load_file(a.init), strict=False)
+    missing, unexpected = model.load_state_dict(load_file(a.eval or a.init), strict=False)
     assert not unexpected and all("num_batches" in k for k in missing), (missing, unexpected)
+    if a.eval:
+        pa, ma, miou = evaluate(model, held)
+        print(f"{a.eval} scored by PyTorch: held-out pixel acc {pa:.4f}  mean acc {ma:.4f}  mIoU {miou:.4f}")
+        return
+    train = read_pairs(os.path.join(HERE, "isbi", "train.txt"), a.data)
     opt = torch.optim.Adam(model.parameters(), lr=a.lr, weight_decay=0.0)
     per_epoch = (len(train) + a.batch - 1) // a.batch
     sched = torch.optim.lr_scheduler.PolynomialLR(opt, total_iters=per_epoch * a.epochs, power=0.9)
@@ -106,13 +126,7 @@ def main():
         print(f"epoch {epoch + 1}/{a.epochs}  loss {total / len(train):.4f}  {time.time() - t0:.1f}s", flush=True)
     train_s = time.time() - t0
 
-    model.eval()
-    cm = np.zeros((2, 2), dtype=np.int64)
-    with torch.no_grad():
-        for img, lab in held:
-            pred = model(torch.from_numpy(img)[None, None]).argmax(1)[0].numpy()
-            cm += confusion(pred, lab, 2)
-    pa, ma, miou = metrics(cm)
+    pa, ma, miou = evaluate(model, held)
     print(f"torch: held-out pixel acc {pa:.4f}  mean acc {ma:.4f}  mIoU {miou:.4f}  train wall time {train_s:.1f}s")
 
 
