@@ -137,17 +137,23 @@ inline Output run_op(const Input &input, const std::function<int(cuseg_graph *, 
  * by ~K*eps32 times the sum of the magnitudes of the terms; `tol` is 1e-5
  * unless a test derives another bound. Checks the norm-wise relative error
  * and every element against elem_tol (default tol) * max|ref| (so that
- * elements near zero are judged on the tensor's scale, not their own). */
+ * elements near zero are judged on the tensor's scale, not their own).
+ * measured, when given, receives the two errors (norm-wise, element-wise). */
 inline void expect_close(const std::vector<float> &got, const std::vector<double> &ref,
-                         double tol = 1e-5, double elem_tol = -1) {
+                         double tol = 1e-5, double elem_tol = -1, double measured[2] = nullptr) {
     if (elem_tol < 0) elem_tol = tol;
     ASSERT_EQ(got.size(), ref.size());
-    double num = 0, den = 0, maxref = 0;
+    double num = 0, den = 0, maxref = 0, maxdiff = 0;
     for (size_t i = 0; i < ref.size(); ++i) {
         ASSERT_TRUE(std::isfinite(got[i])) << "element " << i << " is " << got[i];
         num += (got[i] - ref[i]) * (got[i] - ref[i]);
         den += ref[i] * ref[i];
         maxref = std::max(maxref, std::fabs(ref[i]));
+        maxdiff = std::max(maxdiff, std::fabs(got[i] - ref[i]));
+    }
+    if (measured) {
+        measured[0] = den > 0 ? std::sqrt(num / den) : 0;
+        measured[1] = maxref > 0 ? maxdiff / maxref : 0;
     }
     EXPECT_LE(std::sqrt(num), tol * std::sqrt(den) + 1e-30) << "norm-wise relative error too large";
     int reported = 0;
