@@ -165,6 +165,7 @@ cuseg_status cs_cpu_reserve_scratch(cs_cpu *cpu, size_t bytes) {
 void cuseg_session_release(cuseg_session *s) {
     if (!s) return;
     release_plan(s);
+    cs_cpu_free_conv_weights(&s->cpu);
     cs_cuda_release(s->cuda);
     free(s->cpu.scratch);
     if (s->cpu.stream) dnnl_stream_destroy(s->cpu.stream);

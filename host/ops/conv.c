@@ -42,7 +42,26 @@ typedef struct conv_state {
     dnnl_memory_t w_fwd, w_bd, dw_kernel;
     dnnl_primitive_t to_fwd, to_bd, from_dw;
     int bd_uses_fwd; /* backward-data takes w_fwd's layout */
+    int weights_cached; /* weights and bias belong to cs_cpu.conv_weights */
 } conv_state;
+
+/* Inference weights of one convolution node (see cs_cpu.conv_weights). */
+struct cs_conv_weights {
+    dnnl_memory_t weights, bias;
+    const cs_node *bn; /* the batch norm folded into them */
+};
+
+void cs_cpu_free_conv_weights(cs_cpu *cpu) {
+    for (int i = 0; i < cpu->n_conv_weights; ++i) {
+        if (cpu->conv_weights[i].weights)
+            dnnl_memory_destroy(cpu->conv_weights[i].weights);
+        if (cpu->conv_weights[i].bias)
+            dnnl_memory_destroy(cpu->conv_weights[i].bias);
+    }
+    free(cpu->conv_weights);
+    cpu->conv_weights = NULL;
+    cpu->n_conv_weights = 0;
+}
 
 static int is_transposed(const cs_node *node) { return node->op == CS_OP_CONV_TRANSPOSE2D; }
 
@@ -181,9 +200,9 @@ static void conv_release(void *state) {
         dnnl_primitive_destroy(s->prim);
     if (s->src)
         dnnl_memory_destroy(s->src);
-    if (s->weights)
+    if (s->weights && !s->weights_cached)
         dnnl_memory_destroy(s->weights);
-    if (s->bias)
+    if (s->bias && !s->weights_cached)
         dnnl_memory_destroy(s->bias);
     if (s->dst)
         dnnl_memory_destroy(s->dst);
@@ -740,8 +759,55 @@ static cuseg_status conv_backward(const cs_step *st, const cs_grad_io *io, cs_cp
     return CUSEG_OK;
 }
 
+/* The node's inference weights in layout wmd, from cpu->conv_weights when an
+ * earlier plan left them there in that layout; otherwise the parameters with
+ * the batch norm folded in, reordered, and kept there for the next plan. */
+static cuseg_status cached_weights(const cs_step *st, const cuseg_graph *g, cs_cpu *cpu,
+                                   const conv_geometry *d, const dnnl_memory_desc_t *wmd,
+                                   struct cs_conv_weights **out) {
+    if (!cpu->conv_weights) {
+        CS_CHECK(cs_calloc((void **)&cpu->conv_weights, (size_t)g->n_nodes * sizeof *cpu->conv_weights,
+                           "convolution weights"));
+        cpu->n_conv_weights = g->n_nodes;
+    }
+    struct cs_conv_weights *c = &cpu->conv_weights[st->node - g->nodes];
+    *out = c;
+    if (c->weights && c->bn == st->bn) {
+        const dnnl_memory_desc_t *have;
+        dnnl_memory_get_memory_desc(c->weights, &have);
+        if (dnnl_memory_desc_equal(have, wmd))
+            return CUSEG_OK;
+    }
+    float *weights = NULL, *bias = NULL;
+    dnnl_memory_t w = NULL, b = NULL;
+    cuseg_status status = cs_conv_folded_params(st, g, &weights, &bias);
+    TRY_DNNL(dnnl_memory_create(&w, wmd, cpu->engine, DNNL_MEMORY_ALLOCATE), "weights");
+    TRY_DNNL(dnnl_memory_create(&b, &d->bias, cpu->engine, DNNL_MEMORY_ALLOCATE), "bias");
+    if (status == CUSEG_OK)
+        status = reorder_weights(st, cpu, &d->weights_user, weights, w);
+    if (status == CUSEG_OK) {
+        void *dst;
+        dnnl_memory_get_data_handle(b, &dst);
+        memcpy(dst, bias, (size_t)st->node->p.conv.out_channels * sizeof(float));
+    }
+    free(weights);
+    free(bias);
+    if (status != CUSEG_OK) {
+        if (w)
+            dnnl_memory_destroy(w);
+        if (b)
+            dnnl_memory_destroy(b);
+        return status;
+    }
+    if (c->weights) /* another layout: the plan that used it is released */
+        dnnl_memory_destroy(c->weights);
+    if (c->bias)
+        dnnl_memory_destroy(c->bias);
+    *c = (struct cs_conv_weights){w, b, st->bn};
+    return CUSEG_OK;
+}
+
 static cuseg_status conv_prepare(cs_step *st, const cuseg_graph *g, cs_cpu *cpu) {
-    const int O = st->node->p.conv.out_channels;
     conv_geometry d;
     conv_geometry_init(st, &d);
 
@@ -765,11 +831,10 @@ static cuseg_status conv_prepare(cs_step *st, const cuseg_graph *g, cs_cpu *cpu)
         st->state = s;
         return CUSEG_OK;
     }
-    float *weights = NULL, *bias = NULL;
     dnnl_primitive_attr_t attr = NULL;
     dnnl_post_ops_t post = NULL;
     dnnl_primitive_desc_t pd = NULL;
-    cuseg_status status = cs_conv_folded_params(st, g, &weights, &bias);
+    cuseg_status status = CUSEG_OK;
     TRY_DNNL(dnnl_primitive_attr_create(&attr), "attributes");
     TRY_DNNL(dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user),
              "attributes");
@@ -790,21 +855,18 @@ static cuseg_status conv_prepare(cs_step *st, const cuseg_graph *g, cs_cpu *cpu)
         const dnnl_memory_desc_t *wmd = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
         const dnnl_memory_desc_t *smd =
             dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
-        TRY_DNNL(dnnl_memory_create(&s->weights, wmd, cpu->engine, DNNL_MEMORY_ALLOCATE),
-                 "weights");
-        TRY_DNNL(dnnl_memory_create(&s->bias, &d.bias, cpu->engine, DNNL_MEMORY_ALLOCATE), "bias");
+        struct cs_conv_weights *w = NULL;
+        status = cached_weights(st, g, cpu, &d, wmd, &w);
+        if (status == CUSEG_OK) {
+            s->weights = w->weights;
+            s->bias = w->bias;
+            s->weights_cached = 1;
+        }
         TRY_DNNL(dnnl_memory_create(&s->src, &d.src, cpu->engine, DNNL_MEMORY_NONE), "source");
         TRY_DNNL(dnnl_memory_create(&s->dst, &d.dst, cpu->engine, DNNL_MEMORY_NONE), "destination");
         if (status == CUSEG_OK)
             status = cs_cpu_reserve_scratch(cpu, dnnl_memory_desc_get_size(smd));
         TRY_DNNL(dnnl_memory_create(&s->scratch, smd, cpu->engine, DNNL_MEMORY_NONE), "scratchpad");
-        if (status == CUSEG_OK)
-            status = reorder_weights(st, cpu, &d.weights_user, weights, s->weights);
-        if (status == CUSEG_OK) {
-            void *b;
-            dnnl_memory_get_data_handle(s->bias, &b);
-            memcpy(b, bias, (size_t)O * sizeof(float));
-        }
         TRY_DNNL(dnnl_primitive_create(&s->prim, pd), "primitive");
     }
     if (pd)
@@ -813,8 +875,6 @@ static cuseg_status conv_prepare(cs_step *st, const cuseg_graph *g, cs_cpu *cpu)
         dnnl_post_ops_destroy(post);
     if (attr)
         dnnl_primitive_attr_destroy(attr);
-    free(weights);
-    free(bias);
     if (status != CUSEG_OK) {
         conv_release(s);
         return status;

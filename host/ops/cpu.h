@@ -39,9 +39,18 @@ struct cs_cpu {
     dnnl_stream_t stream;
     void *scratch;
     size_t scratch_bytes;
+    /* Inference: each convolution's weights and bias as its kernel takes
+     * them (BN folded, reordered), by graph node, kept across plans: a new
+     * input shape prepares again only the convolutions whose kernel asks
+     * for another weight layout (host/ops/conv.c). NULL until first used. */
+    struct cs_conv_weights *conv_weights;
+    int n_conv_weights;
 };
 
 /* Grows the shared scratch buffer to at least `bytes` (prepare time only). */
 cuseg_status cs_cpu_reserve_scratch(struct cs_cpu *cpu, size_t bytes);
+
+/* Frees conv_weights; the plans that used them must be released first. */
+void cs_cpu_free_conv_weights(struct cs_cpu *cpu);
 
 #endif

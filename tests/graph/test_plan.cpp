@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "model_maker.h"
 #include "op_harness.h"
 
 extern "C" {
@@ -183,4 +184,56 @@ TEST(Api, DeviceSelection) {
     ASSERT_EQ(cuseg_context_create(&opt, &ctx), CUSEG_OK);
     EXPECT_STREQ(cuseg_context_device(ctx), "cpu");
     cuseg_context_release(ctx);
+}
+
+/* A session replans for every new input shape and keeps each convolution's
+ * prepared (BN-folded, reordered) weights across plans. Running shapes in
+ * turn must give, bit for bit, what a fresh session gives for each shape:
+ * DeepLab v3+ with BN, dilated, strided, 1x1 and depthwise separable
+ * convolutions; U-Net with transposed ones. The 1-row shape makes oneDNN
+ * choose other kernels for some layers, so cached weights are replaced too. */
+TEST(Session, ReplanningMatchesFreshSessions) {
+    const struct {
+        const char *arch, *options;
+    } models[] = {{"deeplabv3plus", "backbone=mobilenet,classes=4,width=8,head_channels=16,separable=1"},
+                  {"deeplabv3plus", "backbone=resnet50,classes=3,width=4,head_channels=8"},
+                  {"unet_bn", "classes=3,width=4,depth=3"}};
+    const int shapes[][4] = {{1, 40, 56, 3}, {2, 32, 32, 3}, {1, 40, 56, 3}, {1, 16, 96, 3}, {2, 32, 32, 3}};
+    for (const auto &md : models) {
+        SCOPED_TRACE(std::string(md.arch) + " " + md.options);
+        auto run = [](cuseg_session *s, const int *d, std::vector<float> *out) {
+            cuseg_tensor *x = nullptr;
+            ASSERT_EQ(cuseg_tensor_create(CUSEG_F32, d[0], d[1], d[2], d[3], &x), CUSEG_OK);
+            const std::vector<float> v = random_floats((size_t)d[0] * d[1] * d[2] * d[3], 7 + d[1], -1.0f, 1.0f);
+            std::copy(v.begin(), v.end(), (float *)cuseg_tensor_data(x));
+            const cuseg_tensor *in[1] = {x}, *y = nullptr;
+            ASSERT_EQ(cuseg_session_run(s, in, 1), CUSEG_OK) << cuseg_last_error();
+            ASSERT_EQ(cuseg_session_output(s, 0, &y), CUSEG_OK);
+            int yd[4];
+            cuseg_tensor_shape(y, yd);
+            const float *p = (const float *)cuseg_tensor_data(y);
+            out->assign(p, p + (size_t)yd[0] * yd[1] * yd[2] * yd[3]);
+            cuseg_tensor_release(x);
+        };
+        auto build = [&](cuseg_graph **g) {
+            ASSERT_EQ(cuseg_arch_build(md.arch, md.options, g), CUSEG_OK) << cuseg_last_error();
+            fill_params_fan_in(*g, 3);
+        };
+        cuseg_graph *g = nullptr;
+        build(&g);
+        CpuSession reused(&g, 2);
+        ASSERT_TRUE(reused.ok());
+        for (const auto &d : shapes) {
+            SCOPED_TRACE(std::to_string(d[0]) + "x" + std::to_string(d[1]) + "x" + std::to_string(d[2]));
+            cuseg_graph *g2 = nullptr;
+            build(&g2);
+            CpuSession fresh(&g2, 2);
+            ASSERT_TRUE(fresh.ok());
+            std::vector<float> want, got;
+            run(fresh.s, d, &want);
+            run(reused.s, d, &got);
+            ASSERT_FALSE(want.empty());
+            EXPECT_TRUE(want == got) << "replanned session differs from a fresh one";
+        }
+    }
 }
