@@ -316,6 +316,7 @@ class Batcher {
             e.scales[0] = 1.0;
             e.batch = max_batch_;
             e.threads = cpu_threads;
+            cuseg::check(cs_seg_resize_from_graph(cuseg_model_graph(model.get()), &e));
             engines_.push_back(e);
         }
         for (int k = 0; k < o.workers; ++k) threads_.emplace_back([this, k] { work(k); });

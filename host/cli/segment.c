@@ -12,6 +12,7 @@
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
@@ -951,10 +952,18 @@ int cs_cli_segment(int argc, char **argv) {
         fprintf(stderr, "cuseg segment: the model must have one input of 1 or 3 channels (it has %d inputs, %d channels)\n",
                 g->n_inputs, r->in_c);
         rc = 1;
-    } else if (cs_preprocess_from_graph(g, &engine.pre) != CUSEG_OK ||
+    } else if (cs_preprocess_from_graph(g, &engine.pre) != CUSEG_OK || cs_seg_resize_from_graph(g, &engine) != CUSEG_OK ||
                cuseg_context_create(&co, &ctx) != CUSEG_OK || cuseg_session_create(model, ctx, &session) != CUSEG_OK) {
         fprintf(stderr, "cuseg segment: %s\n", cuseg_last_error());
         rc = 1;
+    } else if (engine.resize != CS_RESIZE_NONE) { /* every image reaches the model at one size: never tiled */
+        if (o.tile > 0) {
+            fprintf(stderr, "cuseg segment: --tile does not apply: the model resizes every image to %dx%d (%s, from "
+                            "its training)\n", engine.resize_w, engine.resize_h,
+                    engine.resize == CS_RESIZE_STRETCH ? "stretch" : "letterbox");
+            rc = 1;
+        }
+        r->o.max_pixels = LLONG_MAX;
     }
     if (rc == 0 && o.crf) {
         const cs_crf_params *c = &o.crf_params;

@@ -1,12 +1,14 @@
 #include "cli/tiles.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/status.h"
 #include "ops/op_math.h"
 #include "ops/resize.h"
+#include "train/augment.h"
 
 /* In-place softmax over the last axis of n pixels of c channels. */
 static void softmax_rows(float *x, size_t n, int c, int threads) {
@@ -43,9 +45,153 @@ static cuseg_status resize(const float *x, float *y, int n, int h, int w, int c,
                                           cs_bilinear_ratio(w, ow, 0, 0.0), 0, threads);
 }
 
+cuseg_status cs_seg_resize_from_graph(const cuseg_graph *g, cs_seg_engine *e) {
+    const char *v = cuseg_graph_meta(g, "resize");
+    e->resize = CS_RESIZE_NONE;
+    e->resize_h = e->resize_w = 0;
+    if (!v || !strcmp(v, "none")) return CUSEG_OK;
+    char kind[16];
+    int rw, rh;
+    if (sscanf(v, "%15[a-z]:%dx%d", kind, &rw, &rh) != 3 || rw < 1 || rh < 1 ||
+        (strcmp(kind, "stretch") && strcmp(kind, "letterbox")))
+        return cs_error(CUSEG_ERR_FORMAT, "model metadata resize='%s': expected none, stretch:WxH or letterbox:WxH", v);
+    e->resize = strcmp(kind, "stretch") ? CS_RESIZE_LETTERBOX : CS_RESIZE_STRETCH;
+    e->resize_h = rh;
+    e->resize_w = rw;
+    return CUSEG_OK;
+}
+
+/* dst (h x w x C) = bilinear samples of p (rows of pw x C) at ((x + 0.5) *
+ * sx - 0.5, (y + 0.5) * sy - 0.5), clamped to its first ph rows and pw
+ * columns: the way back from train/augment.c's map of a resize policy,
+ * whose canvas pixel centre (ox + 0.5) holds the image point (ox + 0.5) / b.
+ * Letterbox: ph x pw is the part of the canvas the image covers (below and
+ * right of it the model saw padding). */
+static void sample_back(const float *p, int ph, int pw, int stride_w, int C, double sx, double sy, int h, int w,
+                        float *dst, int threads) {
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int y = 0; y < h; ++y) {
+        double fy = (y + 0.5) * sy - 0.5;
+        fy = fy < 0 ? 0 : fy;
+        const int y0 = (int)fy < ph - 1 ? (int)fy : ph - 1, y1 = y0 + 1 < ph ? y0 + 1 : ph - 1;
+        const float ay = (float)(fy - y0 < 1 ? fy - y0 : 1);
+        for (int x = 0; x < w; ++x) {
+            double fx = (x + 0.5) * sx - 0.5;
+            fx = fx < 0 ? 0 : fx;
+            const int x0 = (int)fx < pw - 1 ? (int)fx : pw - 1, x1 = x0 + 1 < pw ? x0 + 1 : pw - 1;
+            const float ax = (float)(fx - x0 < 1 ? fx - x0 : 1);
+            const float *p00 = p + ((size_t)y0 * stride_w + x0) * C, *p01 = p + ((size_t)y0 * stride_w + x1) * C;
+            const float *p10 = p + ((size_t)y1 * stride_w + x0) * C, *p11 = p + ((size_t)y1 * stride_w + x1) * C;
+            float *o = dst + ((size_t)y * w + x) * C;
+            for (int k = 0; k < C; ++k)
+                o[k] = (1 - ay) * ((1 - ax) * p00[k] + ax * p01[k]) + ay * ((1 - ax) * p10[k] + ax * p11[k]);
+        }
+    }
+}
+
+/* cs_seg_predict for a model with a resize policy: each augmentation (flip,
+ * scale) of the image, then the policy at the scaled size, the model, and
+ * the way back to h x w. */
+static cuseg_status predict_resized(cs_seg_engine *e, const uint8_t *const *img, int n, int h, int w,
+                                    float *const *probs) {
+    const int c = e->in_c, C = e->classes, m = h > w ? h : w;
+    const size_t plane = (size_t)h * w;
+    uint8_t *flipped = NULL;
+    int32_t *zero_label = NULL, *canvas_label = NULL;
+    float *scaled = NULL, *back = NULL;
+    cuseg_tensor *input = NULL;
+    cuseg_status st = CUSEG_OK;
+    if ((st = cs_alloc((void **)&flipped, plane * c, "flipped image")) ||
+        (st = cs_calloc((void **)&zero_label, plane * sizeof(int32_t), "label")) ||
+        (st = cs_alloc((void **)&back, sizeof(float) * plane * C, "probabilities")))
+        goto done;
+    const int n_aug = e->n_scales * (e->flip ? 2 : 1);
+    for (int a = 0; st == CUSEG_OK && a < n_aug; ++a) {
+        const double s = e->scales[a / (e->flip ? 2 : 1)];
+        const int flip = e->flip && (a & 1);
+        cs_augment policy = {.resize = e->resize, .scale_min = 1, .scale_max = 1};
+        policy.resize_h = (int)lround(e->resize_h * s);
+        policy.resize_w = (int)lround(e->resize_w * s);
+        if (policy.resize_h < 1 || policy.resize_w < 1) {
+            st = cs_error(CUSEG_ERR_INVALID_ARGUMENT, "scale %g makes the model's %dx%d input empty", s,
+                          e->resize_w, e->resize_h);
+            break;
+        }
+        const int sh = policy.resize_h, sw = policy.resize_w;
+        int have[4] = {0, 0, 0, 0};
+        if (input) cuseg_tensor_shape(input, have);
+        if (have[1] != sh || have[2] != sw) { /* the first augmentation, or another scale */
+            cuseg_tensor_release(input);
+            input = NULL;
+            free(canvas_label);
+            canvas_label = NULL;
+            if ((st = cs_alloc((void **)&canvas_label, (size_t)sh * sw * sizeof(int32_t), "label")) ||
+                (st = cuseg_tensor_create(CUSEG_F32, n, sh, sw, c, &input)))
+                break;
+        }
+        float *in = cuseg_tensor_data(input);
+        for (int i = 0; st == CUSEG_OK && i < n; ++i) {
+            const uint8_t *src = img[i];
+            if (flip) {
+                for (int y = 0; y < h; ++y)
+                    for (int x = 0; x < w; ++x)
+                        memcpy(flipped + ((size_t)y * w + x) * c, src + ((size_t)y * w + (w - 1 - x)) * c, c);
+                src = flipped;
+            }
+            const cs_sample smp = {h, w, c, (uint8_t *)src, zero_label};
+            float *dst = in + (size_t)sh * sw * c * i;
+            st = cs_augment_apply(&policy, &smp, 0, 0, 0, 0, dst, canvas_label, sh, sw);
+            if (st == CUSEG_OK) cs_preprocess_float(&e->pre, dst, (size_t)sh * sw, c);
+        }
+        if (st != CUSEG_OK) break;
+        const cuseg_tensor *inputs[1] = {input};
+        if ((st = cuseg_session_run(e->session, inputs, 1)) != CUSEG_OK) break;
+        const cuseg_tensor *out;
+        if ((st = cuseg_session_output(e->session, 0, &out)) != CUSEG_OK) break;
+        int d[4];
+        cuseg_tensor_shape(out, d);
+        if (d[0] != n || d[3] != C || cuseg_tensor_dtype(out) != CUSEG_F32) {
+            st = cs_error(CUSEG_ERR_SHAPE, "model output is %dx%dx%dx%d, expected %d images of %d classes", d[0],
+                          d[1], d[2], d[3], n, C);
+            break;
+        }
+        const size_t out_plane = (size_t)d[1] * d[2];
+        free(scaled);
+        if ((st = cs_alloc((void **)&scaled, sizeof(float) * out_plane * C * n, "probabilities")) != CUSEG_OK) break;
+        memcpy(scaled, cuseg_tensor_data(out), sizeof(float) * out_plane * C * n);
+        softmax_rows(scaled, out_plane * n, C, e->threads);
+        /* canvas pixels per image pixel, times output pixels per canvas pixel */
+        const double sx = (e->resize == CS_RESIZE_STRETCH ? (double)sw / w : (double)sw / m) * d[2] / sw;
+        const double sy = (e->resize == CS_RESIZE_STRETCH ? (double)sh / h : (double)sh / m) * d[1] / sh;
+        /* output rows and columns the image covers: those whose centre maps inside it */
+        const int vh = (int)fmin(d[1], fmax(1, ceil(h * sy - 0.5))), vw = (int)fmin(d[2], fmax(1, ceil(w * sx - 0.5)));
+        for (int i = 0; i < n; ++i) {
+            sample_back(scaled + out_plane * C * i, vh, vw, d[2], C, sx, sy, h, w, back, e->threads);
+            if (flip) flip_w(back, 1, h, w, C);
+            if (a == 0) memcpy(probs[i], back, sizeof(float) * plane * C);
+            else
+                for (size_t k = 0; k < plane * C; ++k) probs[i][k] += back[k];
+        }
+    }
+    if (st == CUSEG_OK && n_aug > 1) {
+        const float inv = 1.0f / (float)n_aug;
+        for (int i = 0; i < n; ++i)
+            for (size_t k = 0; k < plane * C; ++k) probs[i][k] *= inv;
+    }
+done:
+    cuseg_tensor_release(input);
+    free(flipped);
+    free(zero_label);
+    free(canvas_label);
+    free(scaled);
+    free(back);
+    return st;
+}
+
 cuseg_status cs_seg_predict(cs_seg_engine *e, const uint8_t *const *img, int n, int h, int w,
                             float *const *probs) {
     CS_CHECK_ARG(n >= 1 && h > 0 && w > 0, "cs_seg_predict: bad batch %d of %dx%d", n, h, w);
+    if (e->resize != CS_RESIZE_NONE) return predict_resized(e, img, n, h, w, probs);
     const int c = e->in_c, C = e->classes;
     const size_t plane = (size_t)h * w;
     float *base = NULL, *scaled = NULL, *back = NULL;

@@ -9,6 +9,7 @@
 
 #include "cuseg.h"
 #include "io/preprocess.h"
+#include "train/augment.h"
 
 #define CS_SEG_MAX_SCALES 8
 
@@ -22,10 +23,22 @@ typedef struct cs_seg_engine {
     double scales[CS_SEG_MAX_SCALES];
     int batch;    /* most images (or tiles) per session run */
     int threads;  /* CPU threads for softmax and resizing */
+    /* The model's resize policy (its "resize" metadata, from `cuseg train
+     * --resize/--letterbox`): images go to the model as training saw them
+     * (train/augment.c's own resampling) and the probabilities come back
+     * to the image's size. CS_RESIZE_NONE: images as they are. */
+    cs_resize_policy resize;
+    int resize_h, resize_w;
 } cs_seg_engine;
 
+/* Sets e->resize and its size from the model's "resize" metadata ("none",
+ * "stretch:WxH" or "letterbox:WxH"; absent: none). */
+cuseg_status cs_seg_resize_from_graph(const cuseg_graph *g, cs_seg_engine *e);
+
 /* probs[i] (h*w*classes floats) = softmax of the model on img[i] (h*w*in_c
- * bytes), averaged over the augmentations; n <= e->batch. */
+ * bytes), averaged over the augmentations; n <= e->batch. With a resize
+ * policy each augmentation (flip, scale) is applied to the image before the
+ * policy and undone after it. */
 cuseg_status cs_seg_predict(cs_seg_engine *e, const uint8_t *const *img, int n, int h, int w,
                             float *const *probs);
 
@@ -40,7 +53,8 @@ typedef struct cs_tiling {
  * probabilities. Returns nonzero to stop (the error is then the caller's). */
 typedef int (*cs_rows_fn)(void *user, int y0, int y1, const float *probs);
 
-/* Sliding-window inference of one h x w image. Overlapping tiles are blended
+/* Sliding-window inference of one h x w image (models without a resize
+ * policy). Overlapping tiles are blended
  * with weights that ramp linearly across the overlap (and stay 1 at the image
  * border), then normalised. Rows are handed to `fn` top to bottom as soon as
  * no later tile touches them; memory is O(tile * w * classes). */

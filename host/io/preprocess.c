@@ -64,3 +64,17 @@ void cs_preprocess_image(const cs_preprocess *p, const uint8_t *src, int h, int 
         for (int k = 0; k < c; ++k)
             dst[i * c + k] = cs_normalize_u8(src + i * c, k, c, p->bgr, mul, add);
 }
+
+void cs_preprocess_float(const cs_preprocess *p, float *img, size_t n, int c) {
+    float mul[4], add[4];
+    cs_preprocess_coefficients(p, c, mul, add);
+    for (size_t i = 0; i < n; ++i) {
+        float *px = img + i * c;
+        if (p->bgr && c == 3) {
+            const float t = px[0];
+            px[0] = px[2];
+            px[2] = t;
+        }
+        for (int k = 0; k < c; ++k) px[k] = px[k] * mul[k] + add[k];
+    }
+}

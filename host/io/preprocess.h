@@ -29,4 +29,8 @@ void cs_preprocess_coefficients(const cs_preprocess *p, int c, float mul[4], flo
  * batch tensor (`dst`, h*w*c floats). */
 void cs_preprocess_image(const cs_preprocess *p, const uint8_t *src, int h, int w, int c, float *dst);
 
+/* The same normalisation in place on n pixels of c floats in 0..255 (a
+ * resampled image: training batches, resize policies at inference). */
+void cs_preprocess_float(const cs_preprocess *p, float *img, size_t n, int c);
+
 #endif

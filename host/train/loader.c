@@ -38,23 +38,6 @@ struct cs_loader {
 int cs_loader_batches(const cs_loader *l) { return (l->c.data->n + l->c.batch - 1) / l->c.batch; }
 int cs_loader_item(const cs_loader *l, int position) { return l->order[position]; }
 
-static void normalise(const cs_preprocess *p, float *img, size_t n, int c) {
-    float mul[4], add[4];
-    for (int k = 0; k < c; ++k) {
-        mul[k] = p->scale / p->std[k];
-        add[k] = -p->mean[k] / p->std[k];
-    }
-    for (size_t i = 0; i < n; ++i) {
-        float *px = img + i * c;
-        if (p->bgr && c == 3) {
-            const float t = px[0];
-            px[0] = px[2];
-            px[2] = t;
-        }
-        for (int k = 0; k < c; ++k) px[k] = px[k] * mul[k] + add[k];
-    }
-}
-
 static void make_sample(const cs_loader *l, int pos, slot *s) {
     const int item = l->order[pos];
     cs_sample smp;
@@ -69,7 +52,7 @@ static void make_sample(const cs_loader *l, int pos, slot *s) {
         if (st == CUSEG_OK)
             st = cs_augment_apply(l->c.augment, &smp, l->c.train, l->c.seed, (uint64_t)l->epoch, (uint64_t)item,
                                   s->image, s->label, s->h, s->w);
-        if (st == CUSEG_OK) normalise(l->c.preprocess, s->image, n, l->c.channels);
+        if (st == CUSEG_OK) cs_preprocess_float(l->c.preprocess, s->image, n, l->c.channels);
         cs_sample_free(&smp);
     }
     s->status = st;

@@ -26,6 +26,7 @@
 extern "C" {
 #include "io/image.h"
 #include "io/preprocess.h"
+#include "ops/resize.h"
 #include "post/crf.h"
 }
 
@@ -545,4 +546,115 @@ TEST_F(Segment, CrfRefinesTheWrittenProbabilities) {
     EXPECT_EQ(tiled.rc, 1);
     EXPECT_NE(tiled.out.find("x.png"), std::string::npos) << tiled.out;
     EXPECT_NE(tiled.out.find("--crf needs the whole image"), std::string::npos) << tiled.out;
+}
+
+/* A model trained with a resize policy (its "resize" metadata) sees every
+ * image as training did, and its probabilities come back to the image's
+ * size. The expectation is built here from the PyTorch-exact bilinear resize
+ * (ops/resize.c) and the session:
+ *   stretch:32x24    a 40x56 image -> 24x32 -> model -> back to 40x56;
+ *   letterbox:32x32  a 20x40 image -> 16x32 at the top of a black 32x32
+ *                    canvas -> model -> its top 16x32 -> back to 20x40.
+ * segment resamples with train/augment.c instead (double coordinates), so
+ * the two differ by float rounding of the taps: measured 9e-8 at most on
+ * these probabilities; the bound is 1e-5. */
+TEST_F(Segment, ResizePolicyOfTheModelIsApplied) {
+    struct Case {
+        const char *policy;
+        int h, w, rh, rw; /* image; region of the model input the image fills */
+    } cases[] = {{"stretch:32x24", 40, 56, 24, 32}, {"letterbox:32x32", 20, 40, 16, 32}};
+    for (const Case &c : cases) {
+        SCOPED_TRACE(c.policy);
+        const std::string m = dir + "/" + c.policy + ".safetensors", in = dir + "/in_" + c.policy,
+                          out = dir + "/out_" + c.policy;
+        save_random_model(m, "unet_bn", kModelOptions, 4, {{"resize", c.policy}});
+        mkdir(in.c_str(), 0755);
+        write_image(in + "/x.png", c.h, c.w, 9);
+        const CliResult r = run_cli("segment -m " + m + " -i " + in + " -o " + out + " --prob classes --threads 1");
+        ASSERT_EQ(r.rc, 0) << r.out;
+        int shape[3];
+        const std::vector<float> got = read_npy(out + "/x_prob.npy", shape);
+        ASSERT_EQ(shape[0], c.h);
+        ASSERT_EQ(shape[1], c.w);
+
+        cuseg_model *model = nullptr;
+        ASSERT_EQ(cuseg_model_load(m.c_str(), &model), CUSEG_OK) << cuseg_last_error();
+        cs_preprocess pre;
+        ASSERT_EQ(cs_preprocess_from_graph(cuseg_model_graph(model), &pre), CUSEG_OK);
+        const std::vector<uint8_t> img = smooth_image(c.h, c.w, 9);
+        std::vector<float> base((size_t)c.h * c.w * 3);
+        cs_preprocess_image(&pre, img.data(), c.h, c.w, 3, base.data());
+        const bool letterbox = c.policy[0] == 'l';
+        const int ch = letterbox ? 32 : c.rh, cw = c.rw; /* the model's input */
+        std::vector<float> region((size_t)c.rh * c.rw * 3);
+        ASSERT_EQ(cs_resize_bilinear_forward_cpu(base.data(), region.data(), 1, c.h, c.w, 3, c.rh, c.rw,
+                                                 (float)c.h / c.rh, (float)c.w / c.rw, 0, 1),
+                  CUSEG_OK);
+        const uint8_t black[3] = {0, 0, 0};
+        float pad[3];
+        cs_preprocess_image(&pre, black, 1, 1, 3, pad);
+        cuseg_tensor *x = nullptr;
+        ASSERT_EQ(cuseg_tensor_create(CUSEG_F32, 1, ch, cw, 3, &x), CUSEG_OK);
+        float *xd = (float *)cuseg_tensor_data(x);
+        for (int i = 0; i < ch * cw; ++i)
+            for (int k = 0; k < 3; ++k) xd[(size_t)i * 3 + k] = i / cw < c.rh ? region[(size_t)i * 3 + k] : pad[k];
+        cuseg_context *ctx = nullptr;
+        cuseg_context_options o = {"cpu", 1};
+        ASSERT_EQ(cuseg_context_create(&o, &ctx), CUSEG_OK);
+        cuseg_session *s = nullptr;
+        ASSERT_EQ(cuseg_session_create(model, ctx, &s), CUSEG_OK);
+        const cuseg_tensor *inputs[1] = {x}, *y = nullptr;
+        ASSERT_EQ(cuseg_session_run(s, inputs, 1), CUSEG_OK) << cuseg_last_error();
+        ASSERT_EQ(cuseg_session_output(s, 0, &y), CUSEG_OK);
+        const float *logits = (const float *)cuseg_tensor_data(y);
+        std::vector<float> prob((size_t)c.rh * c.rw * 5); /* softmax of the rows the image covers */
+        for (int i = 0; i < c.rh * c.rw; ++i) {
+            double mx = -1e300, sum = 0;
+            for (int k = 0; k < 5; ++k) mx = std::max(mx, (double)logits[i * 5 + k]);
+            for (int k = 0; k < 5; ++k) sum += std::exp(logits[i * 5 + k] - mx);
+            for (int k = 0; k < 5; ++k) prob[(size_t)i * 5 + k] = (float)(std::exp(logits[i * 5 + k] - mx) / sum);
+        }
+        std::vector<float> want((size_t)c.h * c.w * 5);
+        ASSERT_EQ(cs_resize_bilinear_forward_cpu(prob.data(), want.data(), 1, c.rh, c.rw, 5, c.h, c.w,
+                                                 (float)c.rh / c.h, (float)c.rw / c.w, 0, 1),
+                  CUSEG_OK);
+        double worst = 0;
+        for (size_t i = 0; i < want.size(); ++i) worst = std::max(worst, (double)std::fabs(got[i] - want[i]));
+        std::printf("%s: max |probability difference| %.2g\n", c.policy, worst);
+        EXPECT_LE(worst, 1e-5);
+        cuseg_tensor_release(x);
+        cuseg_session_release(s);
+        cuseg_context_release(ctx);
+        cuseg_model_release(model);
+
+        /* flip TTA flips the image before the policy (a letterbox keeps its
+         * padding at the right): the average of the image's probabilities and
+         * the mirrored probabilities of the mirrored image */
+        const std::string fin = dir + "/flip_" + c.policy, fout = dir + "/flipout_" + c.policy;
+        mkdir(fin.c_str(), 0755);
+        std::vector<uint8_t> mirrored(img.size());
+        for (int yy = 0; yy < c.h; ++yy)
+            for (int xx = 0; xx < c.w; ++xx)
+                for (int k = 0; k < 3; ++k)
+                    mirrored[((size_t)yy * c.w + xx) * 3 + k] = img[((size_t)yy * c.w + (c.w - 1 - xx)) * 3 + k];
+        ASSERT_EQ(cs_png_write((fin + "/x.png").c_str(), mirrored.data(), c.h, c.w, 3, 8, nullptr), CUSEG_OK);
+        ASSERT_EQ(run_cli("segment -m " + m + " -i " + fin + " -o " + fout + " --prob classes --threads 1").rc, 0);
+        const CliResult tta =
+            run_cli("segment -m " + m + " -i " + in + " -o " + out + "_tta --prob classes --tta flip --threads 1");
+        ASSERT_EQ(tta.rc, 0) << tta.out;
+        const std::vector<float> fl = read_npy(fout + "/x_prob.npy", shape), avg = read_npy(out + "_tta/x_prob.npy", shape);
+        double worst_tta = 0;
+        for (int yy = 0; yy < c.h; ++yy)
+            for (int xx = 0; xx < c.w; ++xx)
+                for (int k = 0; k < 5; ++k) {
+                    const size_t i = ((size_t)yy * c.w + xx) * 5 + k, j = ((size_t)yy * c.w + (c.w - 1 - xx)) * 5 + k;
+                    worst_tta = std::max(worst_tta, (double)std::fabs(avg[i] - 0.5f * (got[i] + fl[j])));
+                }
+        EXPECT_LE(worst_tta, 1e-6); /* the same arithmetic, summed in another order */
+
+        /* such a model is never tiled */
+        const CliResult t = run_cli("segment -m " + m + " -i " + in + " -o " + out + "2 --tile 16");
+        EXPECT_NE(t.rc, 0);
+        EXPECT_NE(t.out.find("--tile does not apply"), std::string::npos) << t.out;
+    }
 }
