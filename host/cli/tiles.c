@@ -45,6 +45,25 @@ static cuseg_status resize(const float *x, float *y, int n, int h, int w, int c,
                                           cs_bilinear_ratio(w, ow, 0, 0.0), 0, threads);
 }
 
+/* Runs the session on `input` (n images) and puts the softmax of output 0
+ * into *probs (reallocated); d receives its shape. */
+static cuseg_status run_softmax(cs_seg_engine *e, cuseg_tensor *input, int n, float **probs, int d[4]) {
+    const cuseg_tensor *inputs[1] = {input}, *out;
+    CS_CHECK(cuseg_session_run(e->session, inputs, 1));
+    CS_CHECK(cuseg_session_output(e->session, 0, &out));
+    cuseg_tensor_shape(out, d);
+    if (d[0] != n || d[3] != e->classes || cuseg_tensor_dtype(out) != CUSEG_F32)
+        return cs_error(CUSEG_ERR_SHAPE, "model output is %dx%dx%dx%d, expected %d images of %d classes", d[0], d[1],
+                        d[2], d[3], n, e->classes);
+    const size_t count = (size_t)d[0] * d[1] * d[2] * d[3];
+    free(*probs);
+    *probs = NULL;
+    CS_CHECK(cs_alloc((void **)probs, sizeof(float) * count, "probabilities"));
+    memcpy(*probs, cuseg_tensor_data(out), sizeof(float) * count);
+    softmax_rows(*probs, count / d[3], d[3], e->threads);
+    return CUSEG_OK;
+}
+
 cuseg_status cs_seg_resize_from_graph(const cuseg_graph *g, cs_seg_engine *e) {
     const char *v = cuseg_graph_meta(g, "resize");
     e->resize = CS_RESIZE_NONE;
@@ -144,22 +163,9 @@ static cuseg_status predict_resized(cs_seg_engine *e, const uint8_t *const *img,
             if (st == CUSEG_OK) cs_preprocess_float(&e->pre, dst, (size_t)sh * sw, c);
         }
         if (st != CUSEG_OK) break;
-        const cuseg_tensor *inputs[1] = {input};
-        if ((st = cuseg_session_run(e->session, inputs, 1)) != CUSEG_OK) break;
-        const cuseg_tensor *out;
-        if ((st = cuseg_session_output(e->session, 0, &out)) != CUSEG_OK) break;
         int d[4];
-        cuseg_tensor_shape(out, d);
-        if (d[0] != n || d[3] != C || cuseg_tensor_dtype(out) != CUSEG_F32) {
-            st = cs_error(CUSEG_ERR_SHAPE, "model output is %dx%dx%dx%d, expected %d images of %d classes", d[0],
-                          d[1], d[2], d[3], n, C);
-            break;
-        }
+        if ((st = run_softmax(e, input, n, &scaled, d)) != CUSEG_OK) break;
         const size_t out_plane = (size_t)d[1] * d[2];
-        free(scaled);
-        if ((st = cs_alloc((void **)&scaled, sizeof(float) * out_plane * C * n, "probabilities")) != CUSEG_OK) break;
-        memcpy(scaled, cuseg_tensor_data(out), sizeof(float) * out_plane * C * n);
-        softmax_rows(scaled, out_plane * n, C, e->threads);
         /* canvas pixels per image pixel, times output pixels per canvas pixel */
         const double sx = (e->resize == CS_RESIZE_STRETCH ? (double)sw / w : (double)sw / m) * d[2] / sw;
         const double sy = (e->resize == CS_RESIZE_STRETCH ? (double)sh / h : (double)sh / m) * d[1] / sh;
@@ -216,22 +222,8 @@ cuseg_status cs_seg_predict(cs_seg_engine *e, const uint8_t *const *img, int n, 
         if (sh == h && sw == w) memcpy(in, base, sizeof(float) * plane * c * n);
         else if ((st = resize(base, in, n, h, w, c, sh, sw, e->threads)) != CUSEG_OK) break;
         if (flip) flip_w(in, n, sh, sw, c);
-        const cuseg_tensor *inputs[1] = {input};
-        if ((st = cuseg_session_run(e->session, inputs, 1)) != CUSEG_OK) break;
-        const cuseg_tensor *out;
-        if ((st = cuseg_session_output(e->session, 0, &out)) != CUSEG_OK) break;
         int d[4];
-        cuseg_tensor_shape(out, d);
-        if (d[0] != n || d[3] != C || cuseg_tensor_dtype(out) != CUSEG_F32) {
-            st = cs_error(CUSEG_ERR_SHAPE, "model output is %dx%dx%dx%d, expected %d images of %d classes", d[0],
-                          d[1], d[2], d[3], n, C);
-            break;
-        }
-        const size_t out_plane = (size_t)d[1] * d[2];
-        free(scaled);
-        if ((st = cs_alloc((void **)&scaled, sizeof(float) * out_plane * C * n, "probabilities")) != CUSEG_OK) break;
-        memcpy(scaled, cuseg_tensor_data(out), sizeof(float) * out_plane * C * n);
-        softmax_rows(scaled, out_plane * n, C, e->threads);
+        if ((st = run_softmax(e, input, n, &scaled, d)) != CUSEG_OK) break;
         if (flip) flip_w(scaled, n, d[1], d[2], C);
         const float *p = scaled;
         if (d[1] != h || d[2] != w) { /* other scale, or a model whose output is not at input size */
