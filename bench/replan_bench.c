@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_model.h"
 #include "cuseg.h"
 
 static double now_ms(void) {
@@ -37,19 +38,7 @@ int main(int argc, char **argv) {
     cuseg_session *s = NULL;
     cuseg_tensor *x[2] = {NULL, NULL};
     const cuseg_context_options o = {.device = "cpu", .cpu_threads = threads};
-    cuseg_status st;
-    const size_t len = strlen(model);
-    if (len > 12 && !strcmp(model + len - 12, ".safetensors")) {
-        st = cuseg_model_load(model, &m);
-    } else { /* ARCH[:options], zero weights: the time does not depend on them */
-        char arch[64];
-        const char *colon = strchr(model, ':');
-        snprintf(arch, sizeof arch, "%.*s", colon ? (int)(colon - model) : (int)len, model);
-        cuseg_graph *g = NULL;
-        st = cuseg_arch_build(arch, colon ? colon + 1 : "", &g);
-        if (st == CUSEG_OK) st = cuseg_model_create(&g, &m);
-        cuseg_graph_release(g);
-    }
+    cuseg_status st = bench_build_model(model, NULL, &m);
     if (st == CUSEG_OK) st = cuseg_context_create(&o, &ctx);
     if (st == CUSEG_OK) st = cuseg_session_create(m, ctx, &s);
     for (int k = 0; k < 2 && st == CUSEG_OK; ++k) {
