@@ -45,6 +45,21 @@ static cuseg_status resize(const float *x, float *y, int n, int h, int w, int c,
                                           cs_bilinear_ratio(w, ow, 0, 0.0), 0, threads);
 }
 
+/* TTA: augmentation a's probabilities into dst (the first copies, the
+ * others add); then scale_by_inverse divides the sums by their count. */
+static void accumulate(float *dst, const float *src, size_t count, int a) {
+    if (a == 0) memcpy(dst, src, sizeof(float) * count);
+    else
+        for (size_t k = 0; k < count; ++k) dst[k] += src[k];
+}
+
+static void scale_by_inverse(float *const *probs, int n, size_t count, int n_aug) {
+    if (n_aug <= 1) return;
+    const float inv = 1.0f / (float)n_aug;
+    for (int i = 0; i < n; ++i)
+        for (size_t k = 0; k < count; ++k) probs[i][k] *= inv;
+}
+
 /* Runs the session on `input` (n images) and puts the softmax of output 0
  * into *probs (reallocated); d receives its shape. */
 static cuseg_status run_softmax(cs_seg_engine *e, cuseg_tensor *input, int n, float **probs, int d[4]) {
@@ -85,7 +100,8 @@ cuseg_status cs_seg_resize_from_graph(const cuseg_graph *g, cs_seg_engine *e) {
  * columns: the way back from train/augment.c's map of a resize policy,
  * whose canvas pixel centre (ox + 0.5) holds the image point (ox + 0.5) / b.
  * Letterbox: ph x pw is the part of the canvas the image covers (below and
- * right of it the model saw padding). */
+ * right of it the model saw padding). Not ops/resize.c: its ratio is in/out
+ * and equal sizes copy, which a letterbox's map (m, not h or w) breaks. */
 static void sample_back(const float *p, int ph, int pw, int stride_w, int C, double sx, double sy, int h, int w,
                         float *dst, int threads) {
 #pragma omp parallel for num_threads(threads) schedule(static)
@@ -116,12 +132,10 @@ static cuseg_status predict_resized(cs_seg_engine *e, const uint8_t *const *img,
     const int c = e->in_c, C = e->classes, m = h > w ? h : w;
     const size_t plane = (size_t)h * w;
     uint8_t *flipped = NULL;
-    int32_t *zero_label = NULL, *canvas_label = NULL;
     float *scaled = NULL, *back = NULL;
     cuseg_tensor *input = NULL;
     cuseg_status st = CUSEG_OK;
     if ((st = cs_alloc((void **)&flipped, plane * c, "flipped image")) ||
-        (st = cs_calloc((void **)&zero_label, plane * sizeof(int32_t), "label")) ||
         (st = cs_alloc((void **)&back, sizeof(float) * plane * C, "probabilities")))
         goto done;
     const int n_aug = e->n_scales * (e->flip ? 2 : 1);
@@ -142,11 +156,7 @@ static cuseg_status predict_resized(cs_seg_engine *e, const uint8_t *const *img,
         if (have[1] != sh || have[2] != sw) { /* the first augmentation, or another scale */
             cuseg_tensor_release(input);
             input = NULL;
-            free(canvas_label);
-            canvas_label = NULL;
-            if ((st = cs_alloc((void **)&canvas_label, (size_t)sh * sw * sizeof(int32_t), "label")) ||
-                (st = cuseg_tensor_create(CUSEG_F32, n, sh, sw, c, &input)))
-                break;
+            if ((st = cuseg_tensor_create(CUSEG_F32, n, sh, sw, c, &input)) != CUSEG_OK) break;
         }
         float *in = cuseg_tensor_data(input);
         for (int i = 0; st == CUSEG_OK && i < n; ++i) {
@@ -157,9 +167,9 @@ static cuseg_status predict_resized(cs_seg_engine *e, const uint8_t *const *img,
                         memcpy(flipped + ((size_t)y * w + x) * c, src + ((size_t)y * w + (w - 1 - x)) * c, c);
                 src = flipped;
             }
-            const cs_sample smp = {h, w, c, (uint8_t *)src, zero_label};
+            const cs_sample smp = {h, w, c, (uint8_t *)src, NULL};
             float *dst = in + (size_t)sh * sw * c * i;
-            st = cs_augment_apply(&policy, &smp, 0, 0, 0, 0, dst, canvas_label, sh, sw);
+            st = cs_augment_apply(&policy, &smp, 0, 0, 0, 0, dst, NULL, sh, sw);
             if (st == CUSEG_OK) cs_preprocess_float(&e->pre, dst, (size_t)sh * sw, c);
         }
         if (st != CUSEG_OK) break;
@@ -174,21 +184,13 @@ static cuseg_status predict_resized(cs_seg_engine *e, const uint8_t *const *img,
         for (int i = 0; i < n; ++i) {
             sample_back(scaled + out_plane * C * i, vh, vw, d[2], C, sx, sy, h, w, back, e->threads);
             if (flip) flip_w(back, 1, h, w, C);
-            if (a == 0) memcpy(probs[i], back, sizeof(float) * plane * C);
-            else
-                for (size_t k = 0; k < plane * C; ++k) probs[i][k] += back[k];
+            accumulate(probs[i], back, plane * C, a);
         }
     }
-    if (st == CUSEG_OK && n_aug > 1) {
-        const float inv = 1.0f / (float)n_aug;
-        for (int i = 0; i < n; ++i)
-            for (size_t k = 0; k < plane * C; ++k) probs[i][k] *= inv;
-    }
+    if (st == CUSEG_OK) scale_by_inverse(probs, n, plane * C, n_aug);
 done:
     cuseg_tensor_release(input);
     free(flipped);
-    free(zero_label);
-    free(canvas_label);
     free(scaled);
     free(back);
     return st;
@@ -232,19 +234,9 @@ cuseg_status cs_seg_predict(cs_seg_engine *e, const uint8_t *const *img, int n, 
             if ((st = resize(scaled, back, n, d[1], d[2], C, h, w, e->threads)) != CUSEG_OK) break;
             p = back;
         }
-        for (int i = 0; i < n; ++i) {
-            float *dst = probs[i];
-            const float *src = p + plane * C * i;
-            if (a == 0) memcpy(dst, src, sizeof(float) * plane * C);
-            else
-                for (size_t k = 0; k < plane * C; ++k) dst[k] += src[k];
-        }
+        for (int i = 0; i < n; ++i) accumulate(probs[i], p + plane * C * i, plane * C, a);
     }
-    if (st == CUSEG_OK && n_aug > 1) {
-        const float inv = 1.0f / (float)n_aug;
-        for (int i = 0; i < n; ++i)
-            for (size_t k = 0; k < plane * C; ++k) probs[i][k] *= inv;
-    }
+    if (st == CUSEG_OK) scale_by_inverse(probs, n, plane * C, n_aug);
     cuseg_tensor_release(input);
     free(base);
     free(scaled);

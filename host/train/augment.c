@@ -46,7 +46,7 @@ static float clamp255(float v) { return v < 0.0f ? 0.0f : v > 255.0f ? 255.0f : 
 cuseg_status cs_augment_apply(const cs_augment *a, const cs_sample *in, int random, uint64_t seed,
                               uint64_t epoch, uint64_t index, float *image, int32_t *label, int out_h,
                               int out_w) {
-    CS_CHECK_ARG(a && in && image && label && out_h > 0 && out_w > 0, "cs_augment_apply: bad argument");
+    CS_CHECK_ARG(a && in && image && out_h > 0 && out_w > 0 && (!label || in->label), "cs_augment_apply: bad argument");
     const int h = in->h, w = in->w, c = in->c;
     int bh, bw;
     base_size(a, h, w, &bh, &bw);
@@ -90,7 +90,7 @@ cuseg_status cs_augment_apply(const cs_augment *a, const cs_sample *in, int rand
     for (int oy = 0; oy < out_h; ++oy)
         for (int ox = 0; ox < out_w; ++ox) {
             float *px = image + ((size_t)oy * out_w + ox) * c;
-            int32_t *lb = label + (size_t)oy * out_w + ox;
+            int32_t *lb = label ? label + (size_t)oy * out_w + ox : NULL;
             double x = ox + 0.5 + offx, y = oy + 0.5 + offy; /* canvas */
             int inside = x <= cw && y <= ch;
             if (do_h) x = cw - x;
@@ -104,10 +104,10 @@ cuseg_status cs_augment_apply(const cs_augment *a, const cs_sample *in, int rand
             inside = inside && u >= 0.0 && v >= 0.0 && u < w && v < h;
             if (!inside) {
                 for (int k = 0; k < c; ++k) px[k] = 0.0f;
-                *lb = a->ignore;
+                if (lb) *lb = a->ignore;
                 continue;
             }
-            *lb = in->label[(size_t)(int)v * w + (int)u];
+            if (lb) *lb = in->label[(size_t)(int)v * w + (int)u];
             /* bilinear at pixel coordinates (u - 0.5, v - 0.5), edges clamped */
             double fx = u - 0.5, fy = v - 0.5;
             if (fx < 0) fx = 0;

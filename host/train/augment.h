@@ -49,8 +49,9 @@ double cs_rng_uniform(cs_rng *r); /* [0, 1) */
 void cs_augment_out_size(const cs_augment *a, int h, int w, int *out_h, int *out_w);
 
 /* Transforms one sample. image: out_h*out_w*c floats in 0..255 (the caller
- * applies the model's normalisation); label: out_h*out_w int32. random = 0
- * applies only the resize policy (validation). */
+ * applies the model's normalisation); label: out_h*out_w int32, or NULL for
+ * the image alone (in->label may then be NULL too). random = 0 applies only
+ * the resize policy (validation, and inference with a trained model). */
 cuseg_status cs_augment_apply(const cs_augment *a, const cs_sample *in, int random, uint64_t seed,
                               uint64_t epoch, uint64_t index, float *image, int32_t *label, int out_h,
                               int out_w);
